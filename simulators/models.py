@@ -31,6 +31,9 @@ DEPARTURES: dict[tuple[str, str, str], str] = {
     ("ddm_sdv", "hssm", "bounds"): (
         "t and sv boxes start at 0.001 as in ssm-simulators; HSSM's network config says 0"
     ),
+    ("full_ddm", "hssm", "support"): (
+        "sz is a relative width, so its support is (0, 1); HSSM's blackbox config says [0, inf)"
+    ),
     ("ddm_par2_weibull_no_bias", "ssm", "default"): (
         "ssm-simulators' default alpha = 0.0 lies outside its own bounds [0.31, 4.99]; "
         "we use 2.5 as in the seq2/mic2 weibull variants"
@@ -103,7 +106,8 @@ def _builtin() -> list[ModelSpec]:
                                P("sv", 0.001, 2.0, 0.001, (0.0, INF), description="sd of the drift across trials"),
                                P("st", 0.001, 0.25, 0.001, (0.0, INF), description="width of the uniform non-decision-time range (s)")),
                   two, "ddm", "DDM with across-trial variability in drift, start point and non-decision time",
-                  "Ratcliff & Tuerlinckx (2002) Psychon. Bull. Rev. 9:438"))
+                  "Ratcliff & Tuerlinckx (2002) Psychon. Bull. Rev. 9:438",
+                  notes=DEPARTURES[("full_ddm", "hssm", "support")]))
     add(ModelSpec("ddm_st", (_v(), _a(), _z(0.3, 0.7), _t(0.25, 2.25, 0.25),
                              P("st", 0.001, 0.25, 0.001, (0.0, INF), description="width of the uniform non-decision-time range (s)")),
                   two, "ddm", "DDM with uniform variability of the non-decision time (st)",

@@ -342,7 +342,7 @@ class ONNXModule(torch.nn.Module):
     ) -> Callable[[torch.Tensor], torch.Tensor]:
         declared = self.declared_batch
 
-        def reshape(x: torch.Tensor) -> torch.Tensor:
+        def reshape(x: torch.Tensor, *_: object) -> torch.Tensor:
             target = list(shape)
             for i, s in enumerate(target):
                 if s == 0 and not allowzero:
@@ -367,7 +367,7 @@ class ONNXModule(torch.nn.Module):
     ) -> Callable[[torch.Tensor], torch.Tensor]:
         source = self.source
 
-        def squeeze(x: torch.Tensor) -> torch.Tensor:
+        def squeeze(x: torch.Tensor, *_: object) -> torch.Tensor:
             dims = axes or tuple(i for i, s in enumerate(x.shape) if s == 1)
             dims = tuple(sorted((d if d >= 0 else d + x.dim()) for d in dims))
             for d in dims:
@@ -385,7 +385,7 @@ class ONNXModule(torch.nn.Module):
 
     @staticmethod
     def _unsqueeze(axes: tuple[int, ...]) -> Callable[[torch.Tensor], torch.Tensor]:
-        def unsqueeze(x: torch.Tensor) -> torch.Tensor:
+        def unsqueeze(x: torch.Tensor, *_: object) -> torch.Tensor:
             rank = x.dim() + len(axes)
             for d in sorted(a if a >= 0 else a + rank for a in axes):
                 x = x.unsqueeze(d)

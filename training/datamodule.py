@@ -8,8 +8,10 @@ it is compressed (``np.savez_compressed``), saying so in the log. Rows are gathe
 maps batch by batch, so a dataset larger than memory trains from the page cache.
 
 Shuffling. Every training epoch draws a new permutation of all training rows (without
-replacement) from ``seed + epoch``; batches are contiguous slices of it (within a batch the
+replacement) from ``(seed, epoch)``; batches are contiguous slices of it (within a batch the
 indices are sorted per shard to read the maps in order, the batch content is unchanged).
+The loaders are resumable: a Lightning checkpoint taken mid-epoch records the epoch and the
+batches delivered, and a resumed run continues that epoch's permutation after them.
 
 Split. Validation holds whole shards, chosen with a seeded generator
 (``round(val_fraction * n_shards)``, at least one when ``val_fraction > 0``).
@@ -32,6 +34,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 __all__ = [
     "EpochShuffleBatchSampler",
     "KIND_ARRAYS",
+    "ResumableLoader",
     "ShardDataModule",
     "ShardDataset",
     "open_npz_member",
@@ -163,11 +166,12 @@ class ShardDataset(Dataset):
 
 
 class EpochShuffleBatchSampler(Sampler[np.ndarray]):
-    """Batches of a fresh permutation of ``range(n)`` each epoch, seeded by ``seed + epoch``.
+    """Batches of a fresh permutation of ``range(n)`` each epoch, seeded by ``(seed, epoch)``.
 
     A true shuffle: every row appears once per epoch (no resampling with replacement).
     Lightning calls :meth:`set_epoch` before each epoch; without it the epoch counter
-    advances after each full pass.
+    advances after each pass. :meth:`resume_at` makes the next pass start at a given batch
+    of a given epoch (used to resume mid-epoch from a checkpoint).
 
     Examples
     --------
@@ -181,21 +185,57 @@ class EpochShuffleBatchSampler(Sampler[np.ndarray]):
         self.n, self.batch_size, self.seed = int(n), int(batch_size), int(seed)
         self.shuffle, self.drop_last = shuffle, drop_last
         self.epoch = 0
+        self.current_epoch = 0  # the epoch of the pass in progress (or last started)
+        self._skip = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
+
+    def resume_at(self, epoch: int, batches_done: int) -> None:
+        """Make the next pass be epoch ``epoch`` without its first ``batches_done`` batches."""
+        self.epoch, self._skip = int(epoch), int(batches_done)
 
     def __len__(self) -> int:
         return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        self.current_epoch = self.epoch
         if self.shuffle:
             perm = np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
         else:
             perm = np.arange(self.n)
+        skip, self._skip = self._skip, 0
         self.epoch += 1
-        for i in range(len(self)):
+        for i in range(skip, len(self)):
             yield perm[i * self.batch_size : (i + 1) * self.batch_size]
+
+
+class ResumableLoader(DataLoader):
+    """A DataLoader over an :class:`EpochShuffleBatchSampler` that Lightning can resume.
+
+    ``state_dict()`` records the epoch and the number of batches delivered in it;
+    ``load_state_dict()`` makes the next pass continue that epoch's permutation after those
+    batches, so a run resumed mid-epoch sees each row of the epoch once.
+    """
+
+    def __init__(self, dataset: Dataset, sampler: EpochShuffleBatchSampler,
+                 num_workers: int = 0) -> None:
+        super().__init__(dataset, sampler=sampler, batch_size=None, num_workers=num_workers,
+                         persistent_workers=num_workers > 0)
+        self._delivered = 0
+
+    def __iter__(self) -> Iterator:  # type: ignore[override]
+        self._delivered = self.sampler._skip  # type: ignore[attr-defined]
+        for batch in super().__iter__():
+            self._delivered += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.sampler.current_epoch,  # type: ignore[attr-defined]
+                "batches_done": self._delivered}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.sampler.resume_at(state["epoch"], state["batches_done"])  # type: ignore[attr-defined]
 
 
 class ShardDataModule(L.LightningDataModule):
@@ -311,23 +351,17 @@ class ShardDataModule(L.LightningDataModule):
             raise RuntimeError("ShardDataModule: call setup() before reading input_width")
         return int(self.train_dataset.input_width)
 
-    def _loader(self, dataset: ShardDataset, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: ShardDataset, shuffle: bool) -> ResumableLoader:
         sampler = EpochShuffleBatchSampler(len(dataset), self.batch_size, self.seed, shuffle)
-        return DataLoader(
-            dataset,
-            sampler=sampler,
-            batch_size=None,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
+        return ResumableLoader(dataset, sampler, num_workers=self.num_workers)
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> ResumableLoader:
         if self.train_dataset is None:
             self.setup("fit")
         assert self.train_dataset is not None
         return self._loader(self.train_dataset, shuffle=True)
 
-    def val_dataloader(self) -> DataLoader | list:
+    def val_dataloader(self) -> ResumableLoader | list:
         if self.train_dataset is None:
             self.setup("fit")
         if self.val_dataset is None:

@@ -1,0 +1,555 @@
+"""The :class:`HSSM` class: data + model + formulas -> a Pyro model, fitted with NUTS or SVI.
+
+Example
+-------
+>>> import hssm_torch as hsm                                        # doctest: +SKIP
+>>> model = hsm.HSSM(df, model="ddm",                              # doctest: +SKIP
+...                  include=[{"name": "v", "formula": "v ~ 1 + x + (1|participant_id)"}])
+>>> idata = model.sample(chains=2, draws=500, tune=500)             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyro.distributions as pdist
+import torch
+
+from hssm_torch.builder import ModelBuilder
+from hssm_torch.param import Param, ResolvedParam, resolve_param
+from hssm_torch.priors import Prior, prior_from_user
+
+__all__ = ["HSSM", "LOGLIK_KINDS", "ModelInfo"]
+
+logger = logging.getLogger(__name__)
+
+#: Accepted values of ``loglik_kind``.
+LOGLIK_KINDS: tuple[str, ...] = ("analytical", "approx_differentiable", "blackbox")
+
+#: Penalty log-likelihood for trials whose parameters leave a network's training box.
+NETWORK_OUT_OF_BOX_LOGLIK = -66.1
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the fitting code needs to know about a model."""
+
+    name: str
+    param_names: tuple[str, ...]
+    support: dict[str, tuple[float, float]]
+    box: dict[str, tuple[float, float]]
+    defaults: dict[str, float]
+    choices: tuple[int, ...]
+    registered: bool
+
+    @classmethod
+    def build(cls, model: Any, model_config: Mapping[str, Any] | None) -> ModelInfo:
+        """From a registry name / ModelSpec, optionally overridden by ``model_config``.
+
+        ``model_config`` keys: ``list_params``, ``bounds`` ({name: [lo, hi]}), ``choices``,
+        ``defaults``; a model absent from the registry needs ``list_params`` and ``bounds``.
+        """
+        from simulators import ModelSpec, get_model
+
+        cfg = dict(model_config or {})
+        allowed = {"list_params", "bounds", "choices", "defaults", "description"}
+        unknown = sorted(set(cfg) - allowed)
+        if unknown:
+            raise ValueError(f"model_config: unknown key(s) {unknown}; expected {sorted(allowed)}")
+        spec = None
+        if isinstance(model, ModelSpec):
+            spec = model
+        elif not isinstance(model, str):
+            raise TypeError(f"model: expected a registry name or ModelSpec, got {model!r}")
+        else:
+            try:
+                spec = get_model(model)
+            except ValueError:
+                if "list_params" not in cfg or "bounds" not in cfg:
+                    raise
+        if spec is not None:
+            names = tuple(cfg.get("list_params", spec.param_names))
+            support = {p.name: tuple(map(float, p.support)) for p in spec.params}
+            box = {p.name: (float(p.lower), float(p.upper)) for p in spec.params}
+            defaults = dict(spec.defaults)
+            choices = tuple(cfg.get("choices", spec.choices))
+            name = spec.name
+        else:
+            names = tuple(cfg["list_params"])
+            support, box, defaults, choices, name = {}, {}, {}, tuple(cfg.get("choices", (-1, 1))), model
+        for n, b in dict(cfg.get("bounds", {})).items():
+            if n not in names:
+                raise ValueError(f"model_config['bounds']: {n!r} is not in list_params {list(names)}")
+            support[n] = box[n] = (float(b[0]), float(b[1]))
+        for n in names:
+            if n not in support:
+                raise ValueError(f"model_config: no bounds for parameter {n!r}")
+            lo, hi = box[n]
+            mid = 0.5 * (lo + hi) if math.isfinite(lo) and math.isfinite(hi) else max(lo, 0.0) + 0.5
+            defaults.setdefault(n, mid)
+        defaults.update({k: float(v) for k, v in dict(cfg.get("defaults", {})).items()})
+        return cls(name, names, support, box, defaults, tuple(int(c) for c in choices),
+                   spec is not None)
+
+
+def _validate_data(data: Any, choices: Sequence[int]) -> pd.DataFrame:
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data: expected a pandas DataFrame, got {type(data).__name__}")
+    missing = [c for c in ("rt", "response") if c not in data.columns]
+    if missing:
+        raise ValueError(
+            f"data: missing column(s) {missing}; expected 'rt' (seconds) and 'response' "
+            f"(found {list(data.columns)})"
+        )
+    if len(data) == 0:
+        raise ValueError("data: no rows")
+    rt = pd.to_numeric(data["rt"], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(rt)
+    if bad.any():
+        raise ValueError(
+            f"data: column 'rt' has {int(bad.sum())} missing/non-numeric value(s) "
+            f"(first at row {int(np.argmax(bad))}); expected positive seconds"
+        )
+    if (rt <= 0).any():
+        i = int(np.argmax(rt <= 0))
+        raise ValueError(
+            f"data: column 'rt' must be > 0; row {i} has {rt[i]} ({int((rt <= 0).sum())} such rows)"
+        )
+    resp = pd.to_numeric(data["response"], errors="coerce").to_numpy(dtype=float)
+    outside = ~np.isin(resp, np.asarray(choices, dtype=float))
+    if outside.any():
+        vals = sorted(set(data["response"][outside].tolist()), key=str)[:5]
+        raise ValueError(
+            f"data: column 'response' has value(s) {vals} outside choices {list(choices)}"
+        )
+    return data.reset_index(drop=True)
+
+
+def _resolve_loglik(
+    info: ModelInfo, loglik_kind: str | None, loglik: Any, dtype, device
+) -> tuple[str, Callable, Any]:
+    """Return (kind, callable(rt, response, theta), network-or-None)."""
+    if loglik_kind is not None and loglik_kind not in LOGLIK_KINDS:
+        raise ValueError(f"loglik_kind: expected one of {list(LOGLIK_KINDS)}, got {loglik_kind!r}")
+    is_net = isinstance(loglik, (torch.nn.Module, str, Path))
+    if loglik_kind is None:
+        if loglik is None:
+            try:
+                from hssm_torch.likelihoods import get_likelihood
+
+                get_likelihood(info.name)
+                loglik_kind = "analytical"
+            except (ImportError, ValueError, KeyError):
+                loglik_kind = "approx_differentiable"
+        else:
+            loglik_kind = "approx_differentiable" if is_net else "analytical"
+    if loglik_kind in ("analytical", "blackbox"):
+        if loglik is None:
+            if loglik_kind == "blackbox":
+                raise ValueError("loglik: loglik_kind='blackbox' needs a loglik callable")
+            from hssm_torch.likelihoods import get_likelihood
+
+            fn = get_likelihood(info.name)
+            return loglik_kind, fn, None
+        if not callable(loglik) or isinstance(loglik, torch.nn.Module):
+            raise TypeError(
+                f"loglik: loglik_kind={loglik_kind!r} expects a callable (rt, response, theta), "
+                f"got {type(loglik).__name__}"
+            )
+        return loglik_kind, loglik, None
+    # approx_differentiable: a network
+    width = len(info.param_names) + 2
+    if loglik is None:
+        from hssm_torch.network_registry import load_network
+
+        net = load_network(info.name, "lan")
+    elif isinstance(loglik, (str, Path)):
+        from hssm_torch.onnx_loader import load_onnx
+
+        net = load_onnx(loglik)
+    elif isinstance(loglik, torch.nn.Module):
+        net = loglik
+    else:
+        raise TypeError(
+            f"loglik: approx_differentiable expects an ONNX path or torch module, got "
+            f"{type(loglik).__name__}"
+        )
+    got = getattr(net, "input_width", None)
+    if got is not None and got != width:
+        raise ValueError(
+            f"loglik: the network takes {got} input columns but model {info.name!r} needs "
+            f"{width} ({list(info.param_names)} + rt, response)"
+        )
+    net = net.to(device=device, dtype=dtype)
+    lo = torch.tensor([info.box[n][0] for n in info.param_names], dtype=dtype, device=device)
+    hi = torch.tensor([info.box[n][1] for n in info.param_names], dtype=dtype, device=device)
+
+    def network_loglik(rt: torch.Tensor, response: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        batch = theta.shape[:-1]
+        x = torch.cat(
+            [theta, rt.expand(batch).unsqueeze(-1), response.expand(batch).unsqueeze(-1)], dim=-1
+        )
+        out = net(x.reshape(-1, x.shape[-1])).reshape(batch)
+        inside = ((theta >= lo) & (theta <= hi)).all(-1)
+        return torch.where(inside, out, torch.full_like(out, NETWORK_OUT_OF_BOX_LOGLIK))
+
+    return loglik_kind, network_loglik, net
+
+
+class HSSM:
+    """A hierarchical sequential sampling model, HSSM-style.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Columns ``rt`` (seconds, > 0), ``response`` (in ``choices``) and any covariates.
+    model : str or simulators.ModelSpec
+        Registry name (``simulators.list_models()``) or a spec; a model outside the
+        registry needs ``model_config`` and ``loglik``.
+    include : list of dict or Param, optional
+        Per-parameter specifications (``name``, ``formula``, ``prior``, ``link``, ``bounds``).
+    loglik_kind : {"analytical", "approx_differentiable", "blackbox"}, optional
+        Default: analytical when the package has one for the model, else the shipped LAN.
+    loglik : callable, torch module or ONNX path, optional
+        A likelihood ``(rt, response, theta) -> log p`` or a network ``[theta, rt, response]``.
+    choices : sequence of int, optional
+        Response codes (default: the model's).
+    p_outlier : float, dict, Prior, Param, optional
+        Lapse probability: a number (fixed), a prior, or a regression (``Param``/dict with
+        a formula). ``None`` or 0: no lapse mixture.
+    lapse : dict, Prior or pyro distribution, optional
+        Lapse density over rt (default ``Uniform(0, 20)``, as HSSM).
+    global_formula : str, optional
+        Formula (``"y ~ 1 + (1|participant_id)"``) for every parameter not in ``include``.
+    link_settings : {None, "log_logit", "gen_logit"}, optional
+        Default links of regression parameters (see :func:`hssm_torch.links.default_link`);
+        network likelihoods default to ``"gen_logit"`` so they never leave the training box.
+    prior_settings : {"safe", None}
+        ``"safe"``: bounded HSSM-like defaults for every variable without a user prior.
+    noncentered : bool
+        Group terms non-centred (``_offset * _sigma``).
+    initval : dict, optional
+        Initial values by variable name (e.g. ``{"v_Intercept": 0.5}``).
+    device : str or torch.device, optional
+        Where data, parameters and the likelihood live.
+    model_config : dict, optional
+        Overrides/defines ``list_params``, ``bounds``, ``choices``, ``defaults``.
+    dtype : torch.dtype
+        Floating type of the model (float64 by default: NUTS energies in double precision).
+    """
+
+    def __init__(
+        self,
+        data: pd.DataFrame,
+        model: Any = "ddm",
+        include: Sequence[Mapping[str, Any] | Param] | None = None,
+        loglik_kind: str | None = None,
+        loglik: Any = None,
+        choices: Sequence[int] | None = None,
+        p_outlier: Any = None,
+        lapse: Any = None,
+        global_formula: str | None = None,
+        link_settings: str | None = None,
+        prior_settings: str | None = "safe",
+        noncentered: bool = True,
+        initval: Mapping[str, Any] | None = None,
+        device: str | torch.device | None = None,
+        model_config: Mapping[str, Any] | None = None,
+        dtype: torch.dtype = torch.float64,
+    ) -> None:
+        if prior_settings not in ("safe", None):
+            raise ValueError(f"prior_settings: expected 'safe' or None, got {prior_settings!r}")
+        self.info = ModelInfo.build(model, model_config)
+        self.model_name = self.info.name
+        self.choices = tuple(int(c) for c in (choices if choices is not None else self.info.choices))
+        self.data = _validate_data(data, self.choices)
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.dtype = dtype
+        self.loglik_kind, self._loglik, self._network = _resolve_loglik(
+            self.info, loglik_kind, loglik, dtype, self.device
+        )
+        if not self.info.registered and loglik is None:
+            raise ValueError(f"loglik: model {self.model_name!r} is not registered; pass loglik")
+        self.bounds = self.info.box if self.loglik_kind == "approx_differentiable" else self.info.support
+        if link_settings is None and self.loglik_kind == "approx_differentiable":
+            link_settings = "gen_logit"
+        self.link_settings = link_settings
+        self.prior_settings = prior_settings
+        self.noncentered = bool(noncentered)
+        self.global_formula = global_formula
+        self.model_config = dict(model_config) if model_config else None
+        self._init_kwargs = {
+            "model": self.model_name if self.info.registered else model,
+            "include": None,
+            "loglik_kind": self.loglik_kind,
+            "choices": list(self.choices),
+            "global_formula": global_formula,
+            "link_settings": link_settings,
+            "prior_settings": prior_settings,
+            "noncentered": self.noncentered,
+            "initval": {k: np.asarray(v).tolist() for k, v in (initval or {}).items()},
+            "model_config": self.model_config,
+            "dtype": str(dtype).replace("torch.", ""),
+        }
+        self._loglik_source = loglik if isinstance(loglik, (str, Path)) else None
+
+        # ---- parameters
+        user = [Param.from_user(p) for p in (include or [])]
+        allowed = set(self.info.param_names) | {"p_outlier"}
+        by_name: dict[str, Param] = {}
+        for p in user:
+            if p.name not in allowed:
+                raise ValueError(
+                    f"include: unknown parameter {p.name!r}; model {self.model_name!r} has "
+                    f"{list(self.info.param_names)} (and 'p_outlier')"
+                )
+            if p.name in by_name:
+                raise ValueError(f"include: parameter {p.name!r} given twice")
+            by_name[p.name] = p
+        if p_outlier is not None and "p_outlier" in by_name:
+            raise ValueError("p_outlier: given both as an argument and in include")
+        if p_outlier is not None:
+            by_name["p_outlier"] = self._p_outlier_param(p_outlier)
+        if global_formula is not None:
+            rhs = global_formula.partition("~")[2] if "~" in global_formula else global_formula
+            for n in self.info.param_names:
+                by_name.setdefault(n, Param(n, formula=f"{n} ~ {rhs.strip()}"))
+        self.include = [by_name[n] for n in [*self.info.param_names, "p_outlier"] if n in by_name]
+        self._init_kwargs["include"] = [p.to_dict() for p in self.include]
+
+        min_rt = float(self.data["rt"].min())
+        resolved: list[ResolvedParam] = []
+        for n in self.info.param_names:
+            p = by_name.get(n, Param(n))
+            if prior_settings is None and p.prior is None and p.formula is None:
+                raise ValueError(
+                    f"prior_settings=None: parameter {n!r} needs a prior or a fixed value"
+                )
+            init = self.info.defaults[n]
+            if n == "t":
+                init = min(max(init, 0.05), 0.5 * min_rt)
+            resolved.append(
+                resolve_param(p, self.data, bounds=self.bounds[n], default=init,
+                              link_setting=link_settings, init=init)
+            )
+        self.params = resolved
+        self.p_outlier = None
+        po = by_name.get("p_outlier")
+        if po is not None and not (isinstance(po.prior, (int, float)) and po.prior == 0):
+            self.p_outlier = resolve_param(
+                po, self.data, bounds=(0.0, 1.0), default=0.05, link_setting="log_logit",
+                init=0.05,
+            )
+        self.lapse = self._lapse(lapse)
+        self._init_kwargs["lapse"] = (
+            None if lapse is None else (lapse.to_dict() if isinstance(lapse, Prior) else lapse)
+        )
+        rt = torch.as_tensor(self.data["rt"].to_numpy(dtype=float), dtype=dtype, device=self.device)
+        resp = torch.as_tensor(
+            self.data["response"].to_numpy(dtype=float), dtype=dtype, device=self.device
+        )
+        self.builder = ModelBuilder(
+            self.params, self.p_outlier, self._loglik, model_name=self.model_name,
+            choices=self.choices, rt=rt, response=resp, lapse=self.lapse,
+            noncentered=self.noncentered, initval=initval,
+        )
+        self.traces = None
+        self.vi_idata = None
+        self.vi_losses: list[float] | None = None
+
+    # ------------------------------------------------------------------ setup helpers
+    @staticmethod
+    def _p_outlier_param(spec: Any) -> Param:
+        if isinstance(spec, Param):
+            return Param("p_outlier", spec.formula, spec.prior, spec.link, spec.bounds)
+        if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+            if not 0.0 <= spec < 1.0:
+                raise ValueError(f"p_outlier: expected a number in [0, 1), got {spec}")
+            return Param("p_outlier", prior=float(spec))
+        if isinstance(spec, Mapping) and ("formula" in spec or "prior" in spec):
+            d = {k: v for k, v in spec.items() if k != "name"}
+            return Param.from_user({"name": "p_outlier", **d})
+        return Param("p_outlier", prior=prior_from_user(spec, "'p_outlier'"))
+
+    def _lapse(self, lapse: Any) -> pdist.Distribution | None:
+        if self.p_outlier is None:
+            return None
+        if lapse is None:
+            lapse = {"name": "Uniform", "lower": 0.0, "upper": 20.0}
+        d = prior_from_user(lapse, "lapse")
+        return d.to_pyro(self.dtype, self.device) if isinstance(d, Prior) else d
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def pyro_model(self) -> Callable[[], None]:
+        """The Pyro model function (takes no arguments)."""
+        return self.builder.model
+
+    @property
+    def n_obs(self) -> int:
+        return self.builder.n_obs
+
+    @property
+    def var_names(self) -> list[str]:
+        """Posterior variable names (Bambi/HSSM style), in model order."""
+        names = []
+        for p in [*self.params, *([self.p_outlier] if self.p_outlier else [])]:
+            names += p.variable_names()
+        return names
+
+    def __repr__(self) -> str:
+        lines = [
+            f"HSSM(model={self.model_name!r}, loglik_kind={self.loglik_kind!r}, "
+            f"n_obs={self.n_obs}, choices={list(self.choices)})"
+        ]
+        for p in [*self.params, *([self.p_outlier] if self.p_outlier else [])]:
+            if p.kind == "fixed":
+                lines.append(f"  {p.name} = {p.value}")
+            elif p.kind == "scalar":
+                pr = p.prior.to_dict() if isinstance(p.prior, Prior) else p.prior
+                lines.append(f"  {p.name} ~ {pr}")
+            else:
+                lines.append(f"  {p.design.formula.source}  (link: {p.link.name})")
+                for k, v in p.term_priors.items():
+                    lines.append(f"      {k} ~ {v.to_dict() if isinstance(v, Prior) else v}")
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------ inference
+    def sample(
+        self,
+        sampler: str = "nuts",
+        chains: int = 4,
+        draws: int = 1000,
+        tune: int = 1000,
+        target_accept: float = 0.8,
+        seed: int | None = None,
+        progress: bool = True,
+        jit: bool = True,
+        max_tree_depth: int = 10,
+        log_likelihood: bool = True,
+    ):
+        """Sample the posterior with Pyro NUTS; returns (and stores in ``traces``) InferenceData.
+
+        Parameters
+        ----------
+        sampler : {"nuts"}
+        chains, draws, tune : int
+            Chains run one after the other (see docs/fitting.md for why).
+        target_accept : float
+            Step-size adaptation target.
+        seed : int, optional
+            Chain ``c`` uses ``seed + c``.
+        progress : bool
+            tqdm progress bar per chain.
+        jit : bool
+            Compile the potential energy with the PyTorch JIT.
+        max_tree_depth : int
+        log_likelihood : bool
+            Store the pointwise log-likelihood group.
+        """
+        from hssm_torch.inference import build_idata, check_fit, run_nuts
+
+        if sampler != "nuts":
+            raise ValueError(f"sampler: expected 'nuts' (use vi() for SVI), got {sampler!r}")
+        for name, v in (("chains", chains), ("draws", draws)):
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name}: expected an integer >= 1, got {v!r}")
+        if not isinstance(tune, int) or tune < 0:
+            raise ValueError(f"tune: expected an integer >= 0, got {tune!r}")
+        if not 0.0 < target_accept < 1.0:
+            raise ValueError(f"target_accept: expected a value in (0, 1), got {target_accept}")
+        samples, stats, timing = run_nuts(
+            self.builder, chains=chains, draws=draws, tune=tune, target_accept=target_accept,
+            seed=seed, progress=progress, jit=jit, max_tree_depth=max_tree_depth,
+        )
+        idata, near = build_idata(self, samples, stats, log_likelihood=log_likelihood)
+        idata.attrs.update(
+            {"sampler": "pyro NUTS", "sampling_time": timing["sampling_time"],
+             "tuning_steps": tune, "seed": -1 if seed is None else seed}
+        )
+        check_fit(self, idata, near)
+        self.traces = idata
+        return idata
+
+    def vi(
+        self,
+        method: str = "svi",
+        guide: str = "normal",
+        steps: int = 2000,
+        lr: float = 0.01,
+        draws: int = 1000,
+        seed: int | None = None,
+        progress: bool = True,
+        num_particles: int = 1,
+    ):
+        """Fit with Pyro SVI and an autoguide; returns draws from the guide as InferenceData.
+
+        Parameters
+        ----------
+        method : {"svi"}
+        guide : {"normal", "mvn", "lowrank"}
+            ``AutoNormal``, ``AutoMultivariateNormal``, ``AutoLowRankMultivariateNormal``.
+        steps, lr : int, float
+            Adam steps and learning rate (ELBO losses kept in ``vi_losses``).
+        draws : int
+            Draws from the fitted guide (one chain).
+        """
+        from hssm_torch.inference import build_idata, run_svi
+
+        if method != "svi":
+            raise ValueError(f"method: expected 'svi', got {method!r}")
+        samples, losses = run_svi(
+            self.builder, guide=guide, steps=steps, lr=lr, draws=draws, seed=seed,
+            progress=progress, num_particles=num_particles,
+        )
+        idata, _ = build_idata(self, samples, None)
+        idata.attrs.update({"inference": f"pyro SVI ({guide})", "steps": steps})
+        self.vi_idata, self.vi_losses = idata, losses
+        return idata
+
+    def find_map(self, steps: int = 2000, lr: float = 0.01, seed: int | None = None,
+                 progress: bool = False) -> dict[str, np.ndarray]:
+        """Maximum a posteriori values (Pyro ``AutoDelta`` + Adam), by variable name."""
+        from hssm_torch.inference import run_map
+
+        return run_map(self, steps=steps, lr=lr, seed=seed, progress=progress)
+
+    def log_likelihood(self, idata=None):
+        """Pointwise log-likelihood ``(chain, draw, __obs__)`` recomputed from ``idata``."""
+        from hssm_torch.inference import pointwise_from_idata
+
+        idata = idata if idata is not None else self.traces
+        if idata is None:
+            raise ValueError("idata: nothing fitted yet; pass an InferenceData or call sample()")
+        return pointwise_from_idata(self, idata)
+
+    def summary(self, idata=None, **kwargs):
+        """``az.summary`` of the posterior variables (``var_names`` by default)."""
+        import arviz as az
+
+        idata = idata if idata is not None else self.traces
+        if idata is None:
+            raise ValueError("idata: nothing fitted yet; call sample() or vi() first")
+        kwargs.setdefault("var_names", self.var_names)
+        return az.summary(idata, **kwargs)
+
+    # ------------------------------------------------------------------ io
+    def save(self, path: str | Path) -> Path:
+        """Write the specification (JSON) and ``traces`` (netcdf) to folder ``path``."""
+        from hssm_torch.io import save_model
+
+        return save_model(self, path)
+
+    @classmethod
+    def load(cls, path: str | Path, data: pd.DataFrame | None = None) -> HSSM:
+        """Rebuild a model saved with :meth:`save` (traces restored)."""
+        from hssm_torch.io import load_model
+
+        return load_model(path, data=data)

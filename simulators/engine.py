@@ -1,0 +1,218 @@
+"""Batched Euler-Maruyama engines for the diffusion family.
+
+Rows are trials (any mix of parameter sets); every per-row quantity lives in a dict of
+tensors with leading dimension ``M`` that is compacted together as trials finish, so a
+finished trial costs nothing afterwards.  Time advances in blocks of ``block`` steps:
+
+* :func:`diffuse_1d` (drift that does not depend on the state: ddm kind, levy, the stages
+  of seq2/par2): the whole block is one ``cumsum`` of increments, the boundary is evaluated
+  on the block's time grid and the first crossing is found with ``argmax``.
+* :func:`step_loop` (state-dependent dynamics: Ornstein-Uhlenbeck, races, LCA, mic2): the
+  block's noise is drawn at once and the block's steps are taken one by one.
+
+Step ``k`` moves the particle from time ``k dt`` to ``(k + 1) dt``; a trial ends at the
+first step whose end point lies outside ``[-b, b]`` (grid check, ``method="euler"``, the
+scheme of ssm-simulators), or, with ``method="bridge"``, also when the Brownian bridge
+between the two grid points crosses a boundary (probability
+``exp(-2 (b0 - y0)(b1 - y1) / dt)`` for each boundary, exact for straight boundaries and
+constant drift within the step).  Decision time = number of steps x dt.  A trial still
+inside after ``n_steps`` steps is unfinished (the caller reports it as omitted).
+
+All noise comes from :mod:`simulators.rng`, keyed per trial, so results do not depend on
+chunking or on which other rows are simulated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+from simulators.rng import normal_block, stream_keys, uniform_block
+
+__all__ = ["diffuse_1d", "levy_block", "step_loop"]
+
+RowData = dict[str, torch.Tensor]
+TimeFn = Callable[[torch.Tensor, RowData], torch.Tensor]
+
+
+def _compact(rows: RowData, keep: torch.Tensor) -> RowData:
+    idx = keep.nonzero().squeeze(-1)
+    return {k: v.index_select(0, idx) for k, v in rows.items()}
+
+
+def levy_block(
+    k1: torch.Tensor, k2: torch.Tensor, start: torch.Tensor, k: int, alpha: torch.Tensor, dtype
+) -> torch.Tensor:
+    """``(M, k)`` symmetric alpha-stable draws (scale 1, Chambers-Mallows-Stuck).
+
+    ``alpha`` has shape ``(M,)``; alpha = 2 gives normals with variance 2 (scipy's
+    ``levy_stable(alpha, 0)`` convention, which ssm-simulators uses).
+    """
+    u = uniform_block(k1, k2, 2 * start, 2 * k, dtype).reshape(-1, k, 2)
+    v = math.pi * (u[..., 0] - 0.5)
+    w = -torch.log(u[..., 1])
+    a = alpha.unsqueeze(-1)
+    x = torch.sin(a * v) / torch.cos(v).pow(1.0 / a)
+    return x * (torch.cos(v - a * v) / w).pow((1.0 - a) / a)
+
+
+def diffuse_1d(
+    rows: RowData,
+    *,
+    boundary: TimeFn,
+    drift: TimeFn,
+    n_steps: int,
+    dt: float,
+    method: str,
+    block: int = 64,
+    noise: str = "gauss",
+    stream: int = 0,
+) -> RowData:
+    """First passage of ``M`` one-dimensional diffusions with state-independent drift.
+
+    Parameters
+    ----------
+    rows:
+        Per-row tensors: ``y`` (start position), ``step`` (int64 start step), ``k1``, ``k2``
+        (RNG keys), ``row`` (int64 output position), ``alpha`` when ``noise="levy"`` and
+        whatever ``boundary``/``drift`` read.
+    boundary, drift:
+        ``fn(t, rows) -> Tensor`` broadcastable to ``(M, K)`` for a time grid ``t`` of shape
+        ``(M, K)``: boundary height and total drift.
+    n_steps:
+        Last step index a trial may end on (``round(max_t / dt)``).
+    method:
+        ``"euler"`` or ``"bridge"`` (the latter only for Gaussian noise).
+    noise:
+        ``"gauss"`` (unit diffusion coefficient) or ``"levy"`` (increments
+        ``dt ** (1 / alpha) * S_alpha``).
+    stream:
+        RNG stream (independent noise for independent stages of one trial).
+
+    Returns
+    -------
+    dict with ``row`` (output positions of the rows that finished), ``end`` (int64 end step)
+    and ``side`` (+1 upper, -1 lower).  Rows not listed did not finish.
+    """
+    device = rows["y"].device
+    dtype = rows["y"].dtype
+    rows = dict(rows)
+    rows["k1"], rows["k2"] = stream_keys(rows["k1"], rows["k2"], stream)
+    sqrt_dt = math.sqrt(dt)
+    ar = torch.arange(block + 1, device=device)
+    out_row, out_end, out_side = [], [], []
+    bridge = method == "bridge"
+    while rows["y"].shape[0] > 0:
+        step0 = rows["step"]
+        tidx = step0.unsqueeze(-1) + ar  # (M, K+1): times of the block's grid points
+        t = tidx.to(dtype) * dt
+        mu = drift(t[:, :-1], rows)
+        if noise == "gauss":
+            z = normal_block(rows["k1"], rows["k2"], step0, block, dtype)
+            inc = mu * dt + sqrt_dt * z
+        else:
+            z = levy_block(rows["k1"], rows["k2"], step0, block, rows["alpha"], dtype)
+            inc = mu * dt + torch.pow(dt, 1.0 / rows["alpha"]).unsqueeze(-1) * z
+        y0 = rows["y"].unsqueeze(-1)
+        path = y0 + torch.cumsum(inc, dim=1)
+        b_all = boundary(t, rows)
+        if b_all.shape[-1] == 1:
+            b_all = b_all.expand(-1, block + 1)
+        b = b_all[:, 1:]
+        up = path > b
+        lo = path < -b
+        cross = up | lo
+        if bridge:
+            prev = torch.cat((y0, path[:, :-1]), dim=1)
+            bp = b_all[:, :-1]
+            p_up = torch.exp(-2.0 * (bp - prev).clamp_min(0) * (b - path).clamp_min(0) / dt)
+            p_lo = torch.exp(-2.0 * (prev + bp).clamp_min(0) * (path + b).clamp_min(0) / dt)
+            u = uniform_block(rows["k1"], rows["k2"], step0 + (1 << 30), block, dtype)
+            via_bridge = (u < p_up + p_lo) & ~cross
+            up = up | (via_bridge & (u < p_up))
+            cross = cross | via_bridge
+        cross &= tidx[:, 1:] <= n_steps
+        hit = cross.any(dim=1)
+        j = torch.argmax(cross.to(torch.uint8), dim=1, keepdim=True)
+        if bool(hit.any()):
+            hi = hit.nonzero().squeeze(-1)
+            jj = j.index_select(0, hi)
+            up_j = up.index_select(0, hi).gather(1, jj).squeeze(1)
+            lo_j = lo.index_select(0, hi).gather(1, jj).squeeze(1)
+            y_j = path.index_select(0, hi).gather(1, jj).squeeze(1)
+            # Collapsed bounds (b <= 0) flag both sides: the particle's sign decides.
+            both = up_j & lo_j
+            side = torch.where(both, torch.where(y_j >= 0, 1, -1), torch.where(up_j, 1, -1))
+            out_row.append(rows["row"].index_select(0, hi))
+            out_end.append(step0.index_select(0, hi) + jj.squeeze(1) + 1)
+            out_side.append(side.to(torch.int64))
+        rows["y"] = path[:, -1]
+        rows["step"] = step0 + block
+        keep = ~hit & (rows["step"] < n_steps)
+        rows = _compact(rows, keep)
+    if out_row:
+        return {
+            "row": torch.cat(out_row),
+            "end": torch.cat(out_end),
+            "side": torch.cat(out_side),
+        }
+    empty = torch.zeros(0, dtype=torch.int64, device=device)
+    return {"row": empty, "end": empty, "side": empty}
+
+
+def step_loop(
+    rows: RowData,
+    *,
+    step: Callable[[RowData, torch.Tensor, torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]],
+    n_noise: int,
+    n_steps: int,
+    block: int = 64,
+    stream: int = 0,
+) -> RowData:
+    """Generic stepwise engine for state-dependent dynamics.
+
+    ``step(rows, z, t_end, k) -> (done, code)`` advances the state held in ``rows`` by one
+    step in place (``z``: ``(M, n_noise)`` standard normals for this step, ``t_end``: step
+    index at the end of the step as an ``(M,)`` int64 tensor, ``k``: position within the
+    block) and returns which rows have decided and an int64 outcome code for them.  Rows
+    need ``step``, ``k1``, ``k2`` and ``row``.
+
+    Returns ``row``, ``end`` (end step) and ``code`` of the rows that finished.
+    """
+    rows = dict(rows)
+    device = rows["k1"].device
+    dtype = next(v for v in rows.values() if v.is_floating_point()).dtype
+    rows["k1"], rows["k2"] = stream_keys(rows["k1"], rows["k2"], stream)
+    out_row, out_end, out_code = [], [], []
+    while rows["k1"].shape[0] > 0:
+        m = rows["k1"].shape[0]
+        step0 = rows["step"]
+        zs = [
+            normal_block(*stream_keys(rows["k1"], rows["k2"], 101 + i), step0, block, dtype)
+            for i in range(n_noise)
+        ]
+        z = torch.stack(zs, dim=-1)  # (M, K, n_noise)
+        done = torch.zeros(m, dtype=torch.bool, device=device)
+        end = torch.zeros(m, dtype=torch.int64, device=device)
+        code = torch.zeros(m, dtype=torch.int64, device=device)
+        for k in range(block):
+            t_end = step0 + (k + 1)
+            d, c = step(rows, z[:, k], t_end, k)
+            new = d & ~done & (t_end <= n_steps)
+            end = torch.where(new, t_end, end)
+            code = torch.where(new, c, code)
+            done = done | new
+        if bool(done.any()):
+            hi = done.nonzero().squeeze(-1)
+            out_row.append(rows["row"].index_select(0, hi))
+            out_end.append(end.index_select(0, hi))
+            out_code.append(code.index_select(0, hi))
+        rows["step"] = step0 + block
+        keep = ~done & (rows["step"] < n_steps)
+        rows = _compact(rows, keep)
+    if out_row:
+        return {"row": torch.cat(out_row), "end": torch.cat(out_end), "code": torch.cat(out_code)}
+    empty = torch.zeros(0, dtype=torch.int64, device=device)
+    return {"row": empty, "end": empty, "code": empty}

@@ -226,3 +226,17 @@ def test_runs_on_cuda(reference_dir):
     cpu = load_onnx(path)(x)
     gpu = load_onnx(path, device="cuda")(x.cuda())
     torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-4, rtol=1e-5)
+
+
+@pytest.mark.reference
+def test_chunked_evaluation_matches_whole_batch(reference_dir):
+    path = reference_dir / "hssm_networks" / "ddm_lan.onnx"
+    x = torch.from_numpy(_box_rows("ddm_lan", 1000, np.random.default_rng(6))).requires_grad_()
+    whole = load_onnx(path)(x)
+    chunked = load_onnx(path, chunk_size=128)(x)
+    torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=1e-5)
+    (g,) = torch.autograd.grad(chunked.sum(), x)
+    (g_whole,) = torch.autograd.grad(whole.sum(), x)
+    torch.testing.assert_close(g, g_whole, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="chunk_size"):
+        load_onnx(path, chunk_size=0)

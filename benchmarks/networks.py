@@ -43,8 +43,14 @@ RESULTS = ROOT / "benchmarks" / "results" / "networks.json"
 def box_inputs(n: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     t = rng.uniform(0.0, 2.0, n)
-    cols = [rng.uniform(-3, 3, n), rng.uniform(0.3, 2.5, n), rng.uniform(0.1, 0.9, n), t,
-            t + rng.uniform(0.0, 5.0, n), rng.choice([-1.0, 1.0], n)]
+    cols = [
+        rng.uniform(-3, 3, n),
+        rng.uniform(0.3, 2.5, n),
+        rng.uniform(0.1, 0.9, n),
+        t,
+        t + rng.uniform(0.0, 5.0, n),
+        rng.choice([-1.0, 1.0], n),
+    ]
     return np.column_stack(cols).astype(np.float32)
 
 
@@ -60,8 +66,7 @@ def median_time(fn, repeats: int, sync=lambda: None) -> float:
     return statistics.median(times)
 
 
-def bench_torch(x_np: np.ndarray, device: str, repeats: int,
-                chunk_size: int | None = None) -> dict:
+def bench_torch(x_np: np.ndarray, device: str, repeats: int, chunk_size: int | None = None) -> dict:
     import torch
 
     from hssm_torch.onnx_loader import load_onnx
@@ -95,13 +100,17 @@ def bench_onnxruntime(x_np: np.ndarray, threads: int, repeats: int) -> dict:
     model = onnx.load(str(LAN_FILE))
     for value in (model.graph.input[0], model.graph.output[0]):
         value.type.tensor_type.shape.dim[0].dim_param = "N"  # make the batch axis dynamic
-    batched = ort.InferenceSession(model.SerializeToString(), opts,
-                                   providers=["CPUExecutionProvider"])
+    batched = ort.InferenceSession(
+        model.SerializeToString(), opts, providers=["CPUExecutionProvider"]
+    )
     name = batched.get_inputs()[0].name
     n = len(x_np)
-    rows = {"onnxruntime_cpu_batched": {
-        "forward_trials_per_s": n / median_time(lambda: batched.run(None, {name: x_np}), repeats)
-    }}
+    rows = {
+        "onnxruntime_cpu_batched": {
+            "forward_trials_per_s": n
+            / median_time(lambda: batched.run(None, {name: x_np}), repeats)
+        }
+    }
     single = ort.InferenceSession(str(LAN_FILE), opts, providers=["CPUExecutionProvider"])
     sub = x_np[:10_000]
 
@@ -143,11 +152,19 @@ def bench_peer(x_np: np.ndarray, threads: int, repeats: int) -> dict | None:
     with tempfile.TemporaryDirectory() as tmp:
         xfile = Path(tmp) / "x.npy"
         np.save(xfile, x_np)
-        env = dict(os.environ, JAX_PLATFORMS="cpu",
-                   XLA_FLAGS=f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} "
-                             f"intra_op_parallelism_threads={threads}")
-        proc = subprocess.run([peer, "-c", PEER_SCRIPT, str(LAN_FILE), str(xfile), str(repeats)],
-                              capture_output=True, text=True, env=env, timeout=900)
+        env = dict(
+            os.environ,
+            JAX_PLATFORMS="cpu",
+            XLA_FLAGS=f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} "
+            f"intra_op_parallelism_threads={threads}",
+        )
+        proc = subprocess.run(
+            [peer, "-c", PEER_SCRIPT, str(LAN_FILE), str(xfile), str(repeats)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=900,
+        )
     if proc.returncode != 0:
         print(f"peer comparison failed:\n{proc.stderr[-2000:]}")
         return {"error": proc.stderr[-500:]}
@@ -158,7 +175,6 @@ def bench_training(n_rows: int, batch_size: int) -> dict:
     import warnings
 
     import lightning as L
-    import torch
 
     from training.datamodule import ShardDataModule
     from training.modules import LANModule
@@ -185,16 +201,27 @@ def bench_training(n_rows: int, batch_size: int) -> dict:
         dm = ShardDataModule(folder, kind="lan", batch_size=batch_size, val_fraction=0.0)
         module = LANModule(6, scheduler="none")
         timer = EpochTimer()
-        trainer = L.Trainer(accelerator="auto", devices=1, max_epochs=2, logger=False,
-                            enable_checkpointing=False, enable_progress_bar=False,
-                            enable_model_summary=False, callbacks=[timer])
+        trainer = L.Trainer(
+            accelerator="auto",
+            devices=1,
+            max_epochs=2,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            callbacks=[timer],
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # dataloader-worker advice; not part of the figure
             trainer.fit(module, datamodule=dm)
         rows = len(dm.train_dataset)
-    return {"rows_per_epoch": rows, "batch_size": batch_size,
-            "device": str(module.device), "rows_per_s": rows / timer.times[-1],
-            "epoch_s": timer.times[-1]}
+    return {
+        "rows_per_epoch": rows,
+        "batch_size": batch_size,
+        "device": str(module.device),
+        "rows_per_s": rows / timer.times[-1],
+        "epoch_s": timer.times[-1],
+    }
 
 
 def main() -> None:
@@ -216,10 +243,13 @@ def main() -> None:
         "network": str(LAN_FILE.name),
         "n_trials": args.n,
         "threads": args.threads,
-        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
-                    "load_average_1min_at_start": os.getloadavg()[0],
-                    "torch": torch.__version__,
-                    "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
+        "machine": {
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "load_average_1min_at_start": os.getloadavg()[0],
+            "torch": torch.__version__,
+            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        },
         "torch_cpu": bench_torch(x, "cpu", args.repeats),
         "torch_cpu_chunk8192": bench_torch(x, "cpu", args.repeats, chunk_size=8192),
     }
@@ -235,8 +265,9 @@ def main() -> None:
 
     for key, row in results.items():
         if isinstance(row, dict) and key != "machine":
-            figures = ", ".join(f"{k}={v:,.0f}" if isinstance(v, float) else f"{k}={v}"
-                                for k, v in row.items())
+            figures = ", ".join(
+                f"{k}={v:,.0f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
+            )
             print(f"{key:32s} {figures}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     tmp = RESULTS.with_name(f".{RESULTS.name}.tmp")

@@ -18,7 +18,7 @@ axis, and a ``Reshape`` whose constant target shape starts with the declared bat
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,13 +147,11 @@ class ONNXModule(torch.nn.Module):
         self.input_name = inp.name
         self.output_name = graph.output[0].name
         dims = [
-            d.dim_value if d.HasField("dim_value") else None
-            for d in inp.type.tensor_type.shape.dim
+            d.dim_value if d.HasField("dim_value") else None for d in inp.type.tensor_type.shape.dim
         ]
         if len(dims) != 2:
             raise ValueError(
-                f"ONNX file {source}: expected a 2-D input (batch, features), "
-                f"got shape {dims}"
+                f"ONNX file {source}: expected a 2-D input (batch, features), got shape {dims}"
             )
         self.declared_batch: int | None = dims[0]
         self._declared_width: int | None = dims[1]
@@ -370,9 +368,7 @@ class ONNXModule(torch.nn.Module):
 
         return reshape
 
-    def _squeeze(
-        self, axes: tuple[int, ...], label: str
-    ) -> Callable[[torch.Tensor], torch.Tensor]:
+    def _squeeze(self, axes: tuple[int, ...], label: str) -> Callable[[torch.Tensor], torch.Tensor]:
         source = self.source
 
         def squeeze(x: torch.Tensor, *_: object) -> torch.Tensor:

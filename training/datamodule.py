@@ -99,8 +99,9 @@ def open_npz_member(path: str | Path, name: str) -> np.ndarray:
         offset = fh.tell()
     if dtype.hasobject:
         raise ValueError(f"shard {path}: array {name!r} holds Python objects")
-    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape,
-                     order="F" if fortran else "C")
+    return np.memmap(
+        path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C"
+    )
 
 
 class ShardDataset(Dataset):
@@ -149,7 +150,9 @@ class ShardDataset(Dataset):
         single = np.ndim(index) == 0
         idx = np.atleast_1d(np.asarray(index, dtype=np.int64))
         if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
-            raise IndexError(f"index: rows must lie in [0, {len(self)}), got {idx.min()}..{idx.max()}")
+            raise IndexError(
+                f"index: rows must lie in [0, {len(self)}), got {idx.min()}..{idx.max()}"
+            )
         shard = np.searchsorted(self.offsets, idx, side="right") - 1
         order = np.lexsort((idx, shard))  # read each map in increasing row order
         xs, ys = [], []
@@ -180,8 +183,9 @@ class EpochShuffleBatchSampler(Sampler[np.ndarray]):
     [0, 1, 2, 3, 4]
     """
 
-    def __init__(self, n: int, batch_size: int, seed: int = 0, shuffle: bool = True,
-                 drop_last: bool = False) -> None:
+    def __init__(
+        self, n: int, batch_size: int, seed: int = 0, shuffle: bool = True, drop_last: bool = False
+    ) -> None:
         self.n, self.batch_size, self.seed = int(n), int(batch_size), int(seed)
         self.shuffle, self.drop_last = shuffle, drop_last
         self.epoch = 0
@@ -218,10 +222,16 @@ class ResumableLoader(DataLoader):
     batches, so a run resumed mid-epoch sees each row of the epoch once.
     """
 
-    def __init__(self, dataset: Dataset, sampler: EpochShuffleBatchSampler,
-                 num_workers: int = 0) -> None:
-        super().__init__(dataset, sampler=sampler, batch_size=None, num_workers=num_workers,
-                         persistent_workers=num_workers > 0)
+    def __init__(
+        self, dataset: Dataset, sampler: EpochShuffleBatchSampler, num_workers: int = 0
+    ) -> None:
+        super().__init__(
+            dataset,
+            sampler=sampler,
+            batch_size=None,
+            num_workers=num_workers,
+            persistent_workers=num_workers > 0,
+        )
         self._delivered = 0
 
     def __iter__(self) -> Iterator:  # type: ignore[override]
@@ -231,8 +241,10 @@ class ResumableLoader(DataLoader):
             yield batch
 
     def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.sampler.current_epoch,  # type: ignore[attr-defined]
-                "batches_done": self._delivered}
+        return {
+            "epoch": self.sampler.current_epoch,  # type: ignore[attr-defined]
+            "batches_done": self._delivered,
+        }
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.sampler.resume_at(state["epoch"], state["batches_done"])  # type: ignore[attr-defined]
@@ -306,9 +318,7 @@ class ShardDataModule(L.LightningDataModule):
             files = [self.data_dir / str(n) for n in names]
             missing = [f.name for f in files if not f.is_file()]
             if missing:
-                raise ValueError(
-                    f"data_dir: shards listed in the manifest are missing: {missing}"
-                )
+                raise ValueError(f"data_dir: shards listed in the manifest are missing: {missing}")
         else:
             files = sorted(self.data_dir.glob("shard-*.npz"))
         if not files:
@@ -340,8 +350,10 @@ class ShardDataModule(L.LightningDataModule):
         self.val_dataset = ShardDataset(self.val_shards, self.kind) if self.val_shards else None
         logger.info(
             "shards: %d train (%d rows), %d validation (%d rows)",
-            len(self.train_shards), len(self.train_dataset),
-            len(self.val_shards), len(self.val_dataset) if self.val_dataset else 0,
+            len(self.train_shards),
+            len(self.train_dataset),
+            len(self.val_shards),
+            len(self.val_dataset) if self.val_dataset else 0,
         )
 
     @property

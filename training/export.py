@@ -71,8 +71,11 @@ def _sequential_nodes(
                 b = layer.bias.detach().cpu().to(torch.float32).numpy()
                 inits.append(numpy_helper.from_array(b, f"layers.{i}.bias"))
                 inputs.append(f"layers.{i}.bias")
-            nodes.append(helper.make_node("Gemm", inputs, [y], name=f"/layers.{i}/Gemm",
-                                          alpha=1.0, beta=1.0, transB=1))
+            nodes.append(
+                helper.make_node(
+                    "Gemm", inputs, [y], name=f"/layers.{i}/Gemm", alpha=1.0, beta=1.0, transB=1
+                )
+            )
             in_width = layer.in_features if in_width is None else in_width
             out_width = layer.out_features
         elif type(layer) in _ACTIVATION_OPS:
@@ -97,15 +100,21 @@ def _sequential_nodes(
 
 def _log_sigmoid_nodes(x: str, nodes: list) -> str:
     """log sigmoid(x) = -(relu(-x) + log(1 + exp(-(relu(x) + relu(-x)))))."""
+
     def node(op: str, inputs: list[str], name: str) -> str:
         out = f"/head/{name}"
         nodes.append(helper.make_node(op, inputs, [out], name=out))
         return out
 
-    nodes.append(helper.make_node(
-        "Constant", [], ["/head/one"], name="/head/one",
-        value=numpy_helper.from_array(np.array(1.0, dtype=np.float32), "one"),
-    ))
+    nodes.append(
+        helper.make_node(
+            "Constant",
+            [],
+            ["/head/one"],
+            name="/head/one",
+            value=numpy_helper.from_array(np.array(1.0, dtype=np.float32), "one"),
+        )
+    )
     neg_x = node("Neg", [x], "neg_x")
     neg_part = node("Relu", [neg_x], "neg_part")
     pos_part = node("Relu", [x], "pos_part")
@@ -200,7 +209,9 @@ def check_onnx(
         net.train(was_training)
     xs = x.numpy()
     if inp.shape[0] == 1:  # single-trial graph: one row at a time
-        got = np.concatenate([session.run(None, {inp.name: xs[i : i + 1]})[0] for i in range(len(xs))])
+        got = np.concatenate(
+            [session.run(None, {inp.name: xs[i : i + 1]})[0] for i in range(len(xs))]
+        )
     else:
         got = session.run(None, {inp.name: xs})[0]
     return float(np.max(np.abs(got - expected)))

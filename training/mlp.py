@@ -59,9 +59,7 @@ def build_mlp(
         if isinstance(w, bool) or not isinstance(w, int) or w < 1:
             raise ValueError(f"hidden: expected positive ints, got {list(hidden)!r}")
     if activation not in ACTIVATIONS:
-        raise ValueError(
-            f"activation: expected one of {sorted(ACTIVATIONS)}, got {activation!r}"
-        )
+        raise ValueError(f"activation: expected one of {sorted(ACTIVATIONS)}, got {activation!r}")
     layers: list[torch.nn.Module] = []
     width = in_features
     for w in widths:

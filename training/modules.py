@@ -186,8 +186,9 @@ class LANModule(_NetworkModule):
         huber_delta: float = 1.0,
         target_floor: float | None = DEFAULT_TARGET_FLOOR,
     ) -> None:
-        super().__init__(in_features, hidden, activation, lr, weight_decay, scheduler,
-                         scheduler_kwargs)
+        super().__init__(
+            in_features, hidden, activation, lr, weight_decay, scheduler, scheduler_kwargs
+        )
         if not huber_delta > 0:
             raise ValueError(f"huber_delta: expected > 0, got {huber_delta!r}")
         self.save_hyperparameters()
@@ -248,8 +249,9 @@ class CPNModule(_ProbabilityModule):
         scheduler_kwargs: Mapping[str, Any] | None = None,
         choice_index: int = 0,
     ) -> None:
-        super().__init__(in_features, hidden, activation, lr, weight_decay, scheduler,
-                         scheduler_kwargs)
+        super().__init__(
+            in_features, hidden, activation, lr, weight_decay, scheduler, scheduler_kwargs
+        )
         if isinstance(choice_index, bool) or not isinstance(choice_index, int) or choice_index < 0:
             raise ValueError(f"choice_index: expected an int >= 0, got {choice_index!r}")
         self.save_hyperparameters()
@@ -295,6 +297,7 @@ class OPNModule(_ProbabilityModule):
         scheduler: str = "plateau",
         scheduler_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(in_features, hidden, activation, lr, weight_decay, scheduler,
-                         scheduler_kwargs)
+        super().__init__(
+            in_features, hidden, activation, lr, weight_decay, scheduler, scheduler_kwargs
+        )
         self.save_hyperparameters()

@@ -50,9 +50,16 @@ def _box_rows(model_file: str, n: int, rng: np.random.Generator) -> np.ndarray:
     elif model_file.startswith("ddm_opn"):
         cols = [v, a, z, t, t + rng.uniform(0.0, 5.0, n)]
     else:  # race_no_bias_3: v0 v1 v2 a z t rt response(0..2)
-        cols = [rng.uniform(0, 2.5, n), rng.uniform(0, 2.5, n), rng.uniform(0, 2.5, n),
-                rng.uniform(1.0, 3.0, n), rng.uniform(0.1, 0.9, n), t, rt,
-                rng.choice([0.0, 1.0, 2.0], n)]
+        cols = [
+            rng.uniform(0, 2.5, n),
+            rng.uniform(0, 2.5, n),
+            rng.uniform(0, 2.5, n),
+            rng.uniform(1.0, 3.0, n),
+            rng.uniform(0.1, 0.9, n),
+            t,
+            rt,
+            rng.choice([0.0, 1.0, 2.0], n),
+        ]
     return np.column_stack(cols).astype(np.float32)
 
 
@@ -129,7 +136,8 @@ def test_missing_file_error(tmp_path):
 
 def _model(nodes, inits, in_shape, out_shape, opset=17, in_type=TensorProto.FLOAT):
     graph = helper.make_graph(
-        nodes, "g",
+        nodes,
+        "g",
         [helper.make_tensor_value_info("x", in_type, in_shape)],
         [helper.make_tensor_value_info("y", in_type, out_shape)],
         initializer=inits,
@@ -142,8 +150,10 @@ def _model(nodes, inits, in_shape, out_shape, opset=17, in_type=TensorProto.FLOA
 
 def test_unsupported_op_error_names_op_and_node():
     w = numpy_helper.from_array(np.ones((3, 2), np.float32), "w")
-    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"),
-             helper.make_node("Erf", ["h"], ["y"], name="my_erf")]
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"),
+        helper.make_node("Erf", ["h"], ["y"], name="my_erf"),
+    ]
     model = _model(nodes, [w], [1, 3], [1, 2])
     with pytest.raises(ValueError, match=r"unsupported operator 'Erf' in Erf node 'my_erf'"):
         load_onnx(model)
@@ -157,7 +167,7 @@ def _random_graph(rng, batch):
         numpy_helper.from_array(rng.normal(size=(h, d)).astype(f), "w1"),  # Gemm transB=1
         numpy_helper.from_array(rng.normal(size=(h,)).astype(f), "b1"),
         numpy_helper.from_array(rng.normal(size=(d, h)).astype(f), "w1t"),  # Gemm transA/B=0
-        numpy_helper.from_array(rng.normal(size=(h, 3)).astype(f), "w2"),   # MatMul
+        numpy_helper.from_array(rng.normal(size=(h, 3)).astype(f), "w2"),  # MatMul
         numpy_helper.from_array(np.array([batch if batch else -1, 3], np.int64), "shape"),
         numpy_helper.from_array(np.array([1], np.int64), "axes"),
         numpy_helper.from_array(rng.normal(size=(1, 3)).astype(f), "w3"),
@@ -210,8 +220,12 @@ def test_all_core_ops_match_onnxruntime(tmp_path, static):
 def test_squeeze_of_batch_axis_is_refused_for_several_rows():
     n = helper.make_node
     axes = numpy_helper.from_array(np.array([0], np.int64), "axes")
-    model = _model([n("Squeeze", ["x", "axes"], ["s"]), n("Unsqueeze", ["s", "axes"], ["y"])],
-                   [axes], [1, 3], [1, 3])
+    model = _model(
+        [n("Squeeze", ["x", "axes"], ["s"]), n("Unsqueeze", ["s", "axes"], ["y"])],
+        [axes],
+        [1, 3],
+        [1, 3],
+    )
     net = load_onnx(model)
     assert net(torch.ones(1, 3)).shape == (1, 3)
     with pytest.raises(ValueError, match="squeezes axis 0 of size 4"):

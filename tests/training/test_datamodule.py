@@ -100,8 +100,10 @@ def test_split_by_shard_seeded_and_loaders(tmp_path):
     again = ShardDataModule(tmp_path, kind="lan", batch_size=4, val_fraction=0.4, seed=1)
     again.setup("fit")
     assert again.val_shards == dm.val_shards
-    other = [ShardDataModule(tmp_path, kind="lan", batch_size=4, val_fraction=0.4, seed=s)
-             for s in range(2, 8)]
+    other = [
+        ShardDataModule(tmp_path, kind="lan", batch_size=4, val_fraction=0.4, seed=s)
+        for s in range(2, 8)
+    ]
     for o in other:
         o.setup("fit")
     assert any(o.val_shards != dm.val_shards for o in other)
@@ -109,7 +111,7 @@ def test_split_by_shard_seeded_and_loaders(tmp_path):
     train_ids = {int(p.stem.split("-")[1]) for p in dm.train_shards}
     loader = dm.train_dataloader()
     seen = []
-    for x, y in loader:
+    for x, _y in loader:
         assert x.shape[1] == P + 2 and x.shape[0] <= 4
         seen.extend(zip(x[:, 0].int().tolist(), x[:, 1].int().tolist()))
     assert len(seen) == 18 and len(set(seen)) == 18  # each training row exactly once

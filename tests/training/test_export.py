@@ -25,7 +25,9 @@ def _ort(path, x):
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     inp = session.get_inputs()[0]
     if inp.shape[0] == 1:
-        return np.concatenate([session.run(None, {inp.name: x[i : i + 1]})[0] for i in range(len(x))])
+        return np.concatenate(
+            [session.run(None, {inp.name: x[i : i + 1]})[0] for i in range(len(x))]
+        )
     return session.run(None, {inp.name: x})[0]
 
 

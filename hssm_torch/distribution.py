@@ -100,12 +100,13 @@ class SSMDistribution(pdist.TorchDistribution):
 
     def sample(self, sample_shape=torch.Size()) -> torch.Tensor:
         """Simulate ``(rt, response)`` rows with :func:`simulators.simulate`."""
-        from simulators import simulate  # local import: simulators depends on nothing here
+        from simulators.simulate import simulate
 
         sample_shape = torch.Size(sample_shape)
         n = int(torch.Size(sample_shape).numel())
         flat = self.theta.detach().reshape(-1, self.theta.shape[-1])
-        res = simulate(self.model, flat, n)
+        seed = int(torch.randint(0, 2**62, (1,)).item())  # follows torch's global seed
+        res = simulate(self.model, flat, n, seed=seed, dtype=flat.dtype)
         rt = torch.as_tensor(res.rt).to(flat).transpose(0, 1)  # (n, B)
         resp = torch.as_tensor(res.response).to(flat).transpose(0, 1)
         if self.p_outlier is not None:

@@ -23,7 +23,7 @@ import pyro.distributions as pdist
 import torch
 
 from hssm_torch.builder import ModelBuilder
-from hssm_torch.param import Param, ResolvedParam, resolve_param
+from hssm_torch.param import Param, ResolvedParam, _prior_json, _prior_unjson, resolve_param
 from hssm_torch.priors import Prior, prior_from_user
 
 __all__ = ["HSSM", "LOGLIK_KINDS", "ModelInfo"]
@@ -297,6 +297,8 @@ class HSSM:
             "initval": {k: np.asarray(v).tolist() for k, v in (initval or {}).items()},
             "model_config": self.model_config,
             "dtype": str(dtype).replace("torch.", ""),
+            "loglik_user": loglik is not None and not isinstance(loglik, (str, Path)),
+            "loglik_shipped": loglik is None,
         }
         self._loglik_source = loglik if isinstance(loglik, (str, Path)) else None
 
@@ -348,11 +350,9 @@ class HSSM:
                 init=0.05,
             )
         self.lapse = self._lapse(lapse)
-        self._init_kwargs["lapse"] = (
-            None if lapse is None else (lapse.to_dict() if isinstance(lapse, Prior) else lapse)
-        )
-        rt = torch.as_tensor(self.data["rt"].to_numpy(dtype=float), dtype=dtype, device=self.device)
-        resp = torch.as_tensor(
+        self._init_kwargs["lapse"] = None if lapse is None else _prior_json(lapse)
+        rt = torch.tensor(self.data["rt"].to_numpy(dtype=float), dtype=dtype, device=self.device)
+        resp = torch.tensor(
             self.data["response"].to_numpy(dtype=float), dtype=dtype, device=self.device
         )
         self.builder = ModelBuilder(
@@ -383,6 +383,7 @@ class HSSM:
             return None
         if lapse is None:
             lapse = {"name": "Uniform", "lower": 0.0, "upper": 20.0}
+        lapse = _prior_unjson(lapse)
         d = prior_from_user(lapse, "lapse")
         return d.to_pyro(self.dtype, self.device) if isinstance(d, Prior) else d
 

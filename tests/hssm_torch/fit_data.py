@@ -1,0 +1,49 @@
+"""Data sets for the fitting tests, simulated with the package's own simulators."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from simulators.simulate import simulate
+
+DDM_TRUE = {"v": 0.8, "a": 1.0, "z": 0.45, "t": 0.3}
+
+
+def ddm_data(n: int = 500, theta: dict | None = None, seed: int = 1) -> pd.DataFrame:
+    """``n`` DDM trials at one parameter set."""
+    th = dict(DDM_TRUE if theta is None else theta)
+    row = torch.tensor([[th["v"], th["a"], th["z"], th["t"]]], dtype=torch.float64)
+    res = simulate("ddm", row, n, seed=seed, dtype=torch.float64)
+    return pd.DataFrame({"rt": res.rt[0].numpy(), "response": res.response[0].numpy().astype(float)})
+
+
+def hierarchical_data(
+    n_subjects: int = 10,
+    n_trials: int = 100,
+    intercept: float = 0.5,
+    slope: float = 0.8,
+    sigma: float = 0.5,
+    a: float = 1.0,
+    z: float = 0.5,
+    t: float = 0.3,
+    seed: int = 2,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """``v = intercept + slope * x + u[participant]``, u ~ N(0, sigma); returns (data, u)."""
+    rng = np.random.default_rng(seed)
+    u = rng.normal(0.0, sigma, n_subjects)
+    pid = np.repeat(np.arange(n_subjects), n_trials)
+    x = rng.normal(0.0, 1.0, n_subjects * n_trials)
+    v = intercept + slope * x + u[pid]
+    theta = np.column_stack([v, np.full_like(v, a), np.full_like(v, z), np.full_like(v, t)])
+    res = simulate("ddm", torch.tensor(theta), 1, seed=seed, dtype=torch.float64)
+    df = pd.DataFrame(
+        {
+            "rt": res.rt[:, 0].numpy(),
+            "response": res.response[:, 0].numpy().astype(float),
+            "x": x,
+            "participant_id": pid,
+        }
+    )
+    return df, u

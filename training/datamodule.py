@@ -312,15 +312,32 @@ class ShardDataModule(L.LightningDataModule):
         if not manifest_path.is_file():
             raise ValueError(f"data_dir: {str(self.data_dir)!r} has no manifest.json")
         self.manifest = json.loads(manifest_path.read_text())
-        listed = self.manifest.get("shards") if isinstance(self.manifest, dict) else None
+        if not isinstance(self.manifest, dict):
+            raise ValueError(f"data_dir: {str(manifest_path)!r} does not hold a JSON object")
+        listed = self.manifest.get("shards")
         if isinstance(listed, list) and listed:
-            names = [s if isinstance(s, str) else s.get("file") or s.get("name") for s in listed]
-            files = [self.data_dir / str(n) for n in names]
+            names = []
+            for entry in listed:  # a file name, or a shard record ({"file": ..., "index": ...})
+                if isinstance(entry, str):
+                    names.append(entry)
+                elif entry.get("file"):
+                    names.append(str(entry["file"]))
+                else:
+                    names.append(f"shard-{int(entry['index']):05d}.npz")
+            files = [self.data_dir / n for n in names]
             missing = [f.name for f in files if not f.is_file()]
             if missing:
                 raise ValueError(f"data_dir: shards listed in the manifest are missing: {missing}")
         else:
             files = sorted(self.data_dir.glob("shard-*.npz"))
+        if self.manifest.get("complete") is False:
+            logger.warning(
+                "data_dir %s: the manifest marks the dataset incomplete (missing shards %s); "
+                "training on the %d shard(s) present",
+                self.data_dir,
+                self.manifest.get("missing_shards"),
+                len(files),
+            )
         if not files:
             raise ValueError(f"data_dir: {str(self.data_dir)!r} holds no shard-*.npz files")
         return files

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 #: Simulator kinds the cartoon can draw (single accumulator, two boundaries).
 SUPPORTED_KINDS = ("ddm", "levy", "ornstein")
 _UPPER_COLOR = "tab:blue"
+_BLOCK = 512  # Euler steps simulated per vectorised block
 _LOWER_COLOR = "tab:red"
 
 
@@ -174,6 +175,14 @@ def simulate_paths(
     g = th.get("g", 0.0) if spec.simulator == "ornstein" else 0.0
     alpha = th.get("alpha", 2.0) if spec.simulator == "levy" else 2.0
     noise_scale = dt ** (1.0 / alpha) if spec.simulator == "levy" else math.sqrt(dt)
+    # Euler step x' = r x + u with r = 1 + g dt (r = 1 without leak) and u the drift and noise
+    # increment; over a block of m steps x_j = r^j (x_0 + sum_{i<j} r^-(i+1) u_i), evaluated
+    # with a cumulative sum (blocks short enough that r^(+-m) stays moderate).
+    ratio = 1.0 + g * dt
+    if ratio <= 0:
+        raise ValueError(f"dt: {dt} is too large for the leak g = {g} (need 1 + g*dt > 0)")
+    log_r = math.log(ratio)
+    block = _BLOCK if log_r == 0 else max(1, min(_BLOCK, int(10.0 / abs(log_r))))
 
     y = (2.0 * z_i - 1.0) * a
     rt = torch.full((n,), float("nan"), dtype=f64)
@@ -181,29 +190,48 @@ def simulate_paths(
     done = torch.zeros(n, dtype=torch.bool)
     paths = torch.full((record, n_steps + 1), float("nan"), dtype=f64)
     paths[:, 0] = y[:record]
-    for k in range(n_steps):
+    k = 0
+    last = 0
+    while k < n_steps and not bool(done.all()):
+        m = min(block, n_steps - k)
+        idx = torch.nonzero(~done).squeeze(1)
+        shape = (idx.numel(), m)
         if spec.simulator == "levy":
-            noise = _stable(alpha, (n,), gen)
+            noise = _stable(alpha, shape, gen)
         else:
-            noise = torch.randn(n, generator=gen, dtype=f64)
-        step = (drift[k] + offset + g * y) * dt + noise_scale * noise
-        y = torch.where(done, y, y + step)
-        b = bound[k + 1]
-        up, low = y >= b, y <= -b
-        new = ~done & (up | low)
+            noise = torch.randn(shape, generator=gen, dtype=f64)
+        u = (drift[k : k + m] + offset[idx, None]) * dt + noise_scale * noise
+        j = torch.arange(1, m + 1, dtype=f64)
+        traj = ratio**j * (y[idx, None] + torch.cumsum(ratio ** (-j) * u, dim=1))
+        b = bound[k + 1 : k + m + 1]
+        up, low = traj >= b, traj <= -b
+        hit = up | low
+        hit_any = hit.any(dim=1)
+        first = torch.argmax(hit.to(torch.int8), dim=1)
+        y_end = traj.gather(1, first[:, None]).squeeze(1)
+        up_end = up.gather(1, first[:, None]).squeeze(1)
+        low_end = low.gather(1, first[:, None]).squeeze(1)
         side = torch.where(
-            up & ~low, 1.0, torch.where(low & ~up, -1.0, torch.where(y >= 0, 1.0, -1.0))
+            up_end & ~low_end,
+            1.0,
+            torch.where(low_end & ~up_end, -1.0, torch.where(y_end >= 0, 1.0, -1.0)),
         )
-        resp = torch.where(new, side, resp)
-        rt = torch.where(new, grid[k + 1] + t_i, rt)
+        ended = idx[hit_any]
+        rt[ended] = grid[k + 1 + first[hit_any]] + t_i[ended]
+        resp[ended] = side[hit_any].to(f64)
         if record:
-            shown = torch.where(new[:record], side[:record] * b, y[:record])
-            active = ~done[:record]
-            paths[:, k + 1] = torch.where(active, shown, paths[:, k + 1])
-        done |= new
-        if bool(done.all()):
-            paths = paths[:, : k + 2]
-            break
+            for row in torch.nonzero(idx < record).squeeze(1).tolist():
+                trial = int(idx[row])
+                stop = int(first[row]) + 1 if bool(hit_any[row]) else m
+                paths[trial, k + 1 : k + 1 + stop] = traj[row, :stop]
+                if bool(hit_any[row]):
+                    paths[trial, k + stop] = float(side[row]) * b[stop - 1]
+                    last = max(last, k + stop)
+        y[idx] = traj[:, -1]
+        done[ended] = True
+        k += m
+    if bool(done[:record].all()):
+        paths = paths[:, : last + 1]
     return rt.numpy(), resp.numpy(), paths.numpy()
 
 
@@ -335,7 +363,7 @@ def plot_model_cartoon(
 
     ax.axvspan(0.0, t0, color="0.85", label=f"non-decision time t = {t0:g} s")
     ax.plot(t0 + grid, b, color="black", linewidth=1.8, label="boundaries ±b(t)")
-    ax.plot(t0 + grid, -b, color="black", linewidth=1.8)
+    ax.plot(t0 + grid, -b, color="black", linewidth=1.8, label="_lower boundary")
 
     y0 = (2.0 * th["z"] - 1.0) * th["a"]
     drift = spec.drift_fn()(
@@ -364,7 +392,7 @@ def plot_model_cartoon(
     for path in paths[:n_paths]:
         last = path[np.isfinite(path)][-1]
         color = _UPPER_COLOR if last > 0 else _LOWER_COLOR
-        ax.plot(path_t, path, color=color, linewidth=0.7, alpha=0.6)
+        ax.plot(path_t, path, color=color, linewidth=0.7, alpha=0.6, label="_sample path")
     ax.plot(
         [t0],
         [y0],

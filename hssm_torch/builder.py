@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyro
 import pyro.distributions as pdist
 import torch
@@ -108,6 +109,8 @@ class ModelBuilder:
 
     # ------------------------------------------------------------------ construction
     def _tensor(self, x) -> torch.Tensor:
+        if isinstance(x, np.ndarray):
+            x = np.array(x, dtype=np.float64)  # writable copy (formulaic arrays are read-only)
         return torch.as_tensor(x, dtype=self.dtype, device=self.device)
 
     def _add_param(self, p: ResolvedParam) -> None:
@@ -132,7 +135,7 @@ class ModelBuilder:
             first = False
         for g in design.groups:
             m, n_levels = len(g.columns), len(g.levels)
-            t[g.name + ":codes"] = torch.as_tensor(g.codes, device=self.device)
+            t[g.name + ":codes"] = torch.tensor(np.asarray(g.codes), device=self.device)
             t[g.name + ":Z"] = self._tensor(g.Z)
             sd = _to_pyro(p.term_priors[f"{g.name}_sigma"], self.dtype, self.device)
             sshape: tuple[int, ...] = () if m == 1 else (m,)

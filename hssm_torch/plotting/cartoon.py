@@ -11,6 +11,7 @@ probabilities).
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 import math
 from collections.abc import Mapping
@@ -246,7 +247,10 @@ def _predicted_rts(
             raise
         module = None
     if module is not None and hasattr(module, "simulate"):
-        result = module.simulate(spec, th, n, dt=dt, max_t=max_t, seed=seed)
+        options = {}
+        if "allow_out_of_bounds" in inspect.signature(module.simulate).parameters:
+            options["allow_out_of_bounds"] = True  # any value in the support may be drawn
+        result = module.simulate(spec, th, n, dt=dt, max_t=max_t, seed=seed, **options)
         rt = np.asarray(torch.as_tensor(result.rt).detach().cpu(), dtype=float).reshape(-1)
         resp = np.asarray(torch.as_tensor(result.response).detach().cpu(), dtype=float).reshape(-1)
         return rt, resp, "simulators.simulate"

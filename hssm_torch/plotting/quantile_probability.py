@@ -102,7 +102,7 @@ def quantile_probability_table(
     ...     observed_data={"rt,response": fake(50)},
     ...     dims={"rt,response": ["__obs__", "rt,response_dim"]})
     >>> quantile_probability_table(idata=idata).shape
-    (10, 11)
+    (10, 12)
     """
     q = interval_bounds(ci)
     levels_q = np.asarray(quantiles, dtype=float)

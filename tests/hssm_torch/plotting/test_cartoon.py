@@ -161,3 +161,15 @@ def test_ornstein_paths_match_ou_moments():
     # 4 Monte-Carlo SEs: mean sqrt(var/n) = 0.009, variance var*sqrt(2/n) = 0.0063
     assert x.mean() == pytest.approx(mean, abs=0.04)
     assert x.var() == pytest.approx(var, abs=0.03)
+
+
+def test_histograms_from_the_library_simulator():
+    """With simulators.simulate installed the histogram areas match the DDM's P(upper)."""
+    pytest.importorskip("simulators.simulate")
+    fig = plot_model_cartoon("ddm", DDM, n_paths=0, n_samples=2000, max_t=6.0, bins=60)
+    up, low = [p.get_data() for p in fig.axes[0].patches if isinstance(p, StepPatch)]
+    area_up = np.sum((up.values - up.baseline) * np.diff(up.edges))
+    area_low = np.sum((low.baseline - low.values) * np.diff(low.edges))
+    p_upper = (1 - math.exp(-2.0)) / (1 - math.exp(-4.0))
+    # the areas are scaled alike, so their ratio is P(upper) / P(lower); 2000 trials: SE 0.007
+    assert area_up / (area_up + area_low) == pytest.approx(p_upper, abs=0.03)

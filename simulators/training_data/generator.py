@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
 import logging
 import time
 from collections.abc import Mapping
@@ -383,7 +384,7 @@ def generate(cfg: GeneratorConfig) -> dict[str, Any]:
     >>> manifest = generate(cfg)  # doctest: +SKIP
     """
     out = Path(cfg.output_dir)
-    content = cfg.content_config()
+    content = json.loads(json.dumps(cfg.content_config()))  # as stored (tuples -> lists)
     header = {
         "model": cfg.spec.name,
         "param_names": list(cfg.spec.param_names),

@@ -270,8 +270,9 @@ def plot_quantile_probability(
     if cond is not None:
         top = table[table["quantile"] == levels_q[-1]]
         for _, row in top.iterrows():
-            y = np.nanmax([row["obs_rt"], row["pred_rt_hi"]])
-            if np.isfinite(y) and np.isfinite(row["obs_proportion"]):
+            ys = [y for y in (row["obs_rt"], row["pred_rt_hi"]) if np.isfinite(y)]
+            if ys and np.isfinite(row["obs_proportion"]):
+                y = max(ys)
                 ax.annotate(
                     f"{row['cond']}",
                     (row["obs_proportion"], y),
@@ -281,6 +282,8 @@ def plot_quantile_probability(
                     fontsize=7,
                     color="dimgray",
                 )
+        bottom, top_y = ax.get_ylim()
+        ax.set_ylim(bottom, top_y + 0.08 * (top_y - bottom))  # room for the labels
     handles, labels = ax.get_legend_handles_labels()
     handles.append(
         Line2D([], [], ls="none", marker="o", markerfacecolor="white", markeredgecolor="black")

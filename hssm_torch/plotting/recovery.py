@@ -251,5 +251,5 @@ def plot_posterior_recovery(
         f"Parameter recovery: {int(table['covered'].sum())}/{len(table)} true values inside "
         f"{mass:.0%} intervals"
     )
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
+    ax.legend(loc="upper left", fontsize="small", frameon=False)
     return fig

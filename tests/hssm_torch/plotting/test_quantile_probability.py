@@ -96,3 +96,20 @@ def test_errors(inputs):
         plot_quantile_probability(idata=idata, predicted="ribbon")
     with pytest.raises(ValueError, match="no 'prior_predictive' group"):
         plot_quantile_probability(idata=idata, group="prior_predictive")
+
+
+def test_cell_without_trials_is_not_drawn():
+    """A response that never occurs in a condition leaves NaN, without numpy warnings."""
+    rng = np.random.default_rng(6)
+    observed = fake_trials(rng, (60,))
+    observed[:30, 1] = 1.0  # condition "a": only upper responses observed
+    predicted = fake_trials(rng, (1, 4, 60))
+    predicted[..., :30, 1] = 1.0
+    data = pd.DataFrame({"cond": np.repeat(["a", "b"], 30)})
+    idata = make_idata(observed, predicted)
+    table = quantile_probability_table(idata=idata, data=data, cond="cond")
+    empty = table[(table["cond"] == "a") & (table["response"] == -1)]
+    assert (empty["obs_proportion"] == 0).all() and empty["obs_rt"].isna().all()
+    assert empty["pred_rt_median"].isna().all() and (empty["n_obs"] == 0).all()
+    fig = plot_quantile_probability(idata=idata, data=data, cond="cond")
+    assert len(fig.axes[0].texts) == 3  # labels only for the three cells with trials

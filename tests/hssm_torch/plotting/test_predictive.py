@@ -187,3 +187,26 @@ def test_errors_name_the_problem(two_choice):
         plot_predictive(idata=idata, data=data, col="cond", ax=plt.subplots()[1])
     with pytest.raises(ValueError, match="idata: no InferenceData"):
         plot_predictive(data=data)
+
+
+def test_bin_edges_from_zero_join_the_two_sides(two_choice):
+    idata, _ = two_choice
+    edges = np.linspace(0.0, 3.0, 31)
+    fig = plot_predictive(idata=idata, bins=edges)
+    obs = [p for p in _steps(fig.axes[0]) if p.get_label() == "observed"][0].get_data()
+    assert obs.values.size == 60  # no gap bin when the edges start at 0
+    assert np.allclose(obs.edges, np.concatenate([-edges[::-1], edges[1:]]))
+    with pytest.raises(ValueError, match="bins: expected non-negative, strictly increasing"):
+        plot_predictive(idata=idata, bins=np.array([0.5, 0.2, 1.0]))
+
+
+def test_model_choices_give_a_panel_to_unobserved_responses():
+    rng = np.random.default_rng(7)
+    observed = fake_trials(rng, (90,), choices=(0, 1))
+    predicted = fake_trials(rng, (1, 5, 90), choices=(0, 1))
+    idata = make_idata(observed, predicted)
+    model = SimpleNamespace(traces=idata, data=pd.DataFrame(index=range(90)), choices=(0, 1, 2))
+    fig = plot_predictive(model, kind="kde")
+    assert [ax.get_title() for ax in fig.axes] == ["response 0", "response 1", "response 2"]
+    x, y = fig.axes[2].lines[1].get_data()  # observed curve of the never-seen response
+    assert np.all(y == 0)

@@ -126,6 +126,10 @@ def run_nuts(
         with warnings.catch_warnings():
             # the JIT trace warns about Python control flow on tensor values (data constant)
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            # Pyro's jit_compile uses torch.jit.trace, deprecated in torch >= 2.9 but working
+            warnings.filterwarnings(
+                "ignore", message=".*torch.jit.trace.* is deprecated", category=DeprecationWarning
+            )
             kernel.setup(tune)
             params = kernel.initial_params
             chain_draws = {n: [] for n in site_names}

@@ -7,7 +7,7 @@ Usage (see docs/training_data.md)::
     # four local jobs writing disjoint shards of one dataset (joblib launcher):
     python -m simulators.generate -m +generate/launch=joblib_local model=ddm
     # then merge and validate the manifest:
-    python -m simulators.training_data.manifest merge data/ddm
+    python -m simulators.training_data merge data/ddm
 
 Rerunning the same command resumes: complete shards are verified and skipped.
 

@@ -139,6 +139,9 @@ class GeneratorConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        self.bounds = dict(self.bounds or {})
+        self.simulator_options = dict(self.simulator_options or {})
+        self.import_modules = list(self.import_modules or [])
         for mod in self.import_modules:
             try:
                 importlib.import_module(mod)

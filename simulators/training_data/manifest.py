@@ -8,8 +8,8 @@ under a file lock; ``merge`` rebuilds it from the shard records whenever needed.
 
 Command line (one command after a multirun, or at any time)::
 
-    python -m simulators.training_data.manifest merge DIR     # rebuild from records, validate
-    python -m simulators.training_data.manifest validate DIR  # validate only
+    python -m simulators.training_data merge DIR     # rebuild from records, validate
+    python -m simulators.training_data validate DIR  # validate only
 
 Both exit with status 1 and list the problems when the dataset is incomplete or damaged.
 
@@ -293,7 +293,7 @@ def validate_dataset(folder: str | Path, *, check_arrays: bool = True) -> Valida
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``merge DIR`` or ``validate DIR`` (exit status 1 on problems)."""
     ap = argparse.ArgumentParser(
-        prog="python -m simulators.training_data.manifest",
+        prog="python -m simulators.training_data",
         description="Merge shard records into manifest.json and/or validate a training dataset.",
     )
     ap.add_argument("command", choices=["merge", "validate"])
@@ -313,6 +313,3 @@ def main(argv: list[str] | None = None) -> int:
     print(rep.summary())
     return 0 if rep.ok else 1
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 __all__ = [
     "MISSING_RT",
     "PlotInputs",
     "condition_masks",
+    "figure_of",
     "interval_bounds",
     "resolve_inputs",
     "subsample_draws",
@@ -228,3 +231,11 @@ def valid_rt(values: np.ndarray) -> np.ndarray:
     """Mask of entries with a usable RT: finite, non-negative and not the missing code."""
     rt = values[..., 0]
     return np.isfinite(rt) & (rt >= 0) & (rt != MISSING_RT)
+
+
+def figure_of(ax: Axes) -> Figure:
+    """The top-level figure holding ``ax`` (also when ``ax`` lives in a sub-figure)."""
+    fig = ax.get_figure(root=True)
+    if fig is None:
+        raise ValueError("ax: the axes belongs to no figure")
+    return cast(Figure, fig)

@@ -23,6 +23,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from hssm_torch.plotting._inputs import figure_of
 from simulators import ModelSpec, get_model
 
 __all__ = ["SUPPORTED_KINDS", "plot_model_cartoon", "simulate_paths"]
@@ -165,12 +166,12 @@ def simulate_paths(
     bound = spec.boundary_fn()(
         grid,
         torch.tensor(a, dtype=f64),
-        *(torch.tensor(th[p], dtype=f64) for p in spec.boundary_params),
+        *(torch.tensor(th[p], dtype=f64) for p in spec.boundary_params or ()),
     )
     drift = spec.drift_fn()(
         grid,
         torch.tensor(th["v"], dtype=f64),
-        *(torch.tensor(th[p], dtype=f64) for p in spec.drift_params),
+        *(torch.tensor(th[p], dtype=f64) for p in spec.drift_params or ()),
     )
     offset = v_i - th["v"]
     g = th.get("g", 0.0) if spec.simulator == "ornstein" else 0.0
@@ -350,14 +351,14 @@ def plot_model_cartoon(
     if ax is None:
         fig, ax = plt.subplots(figsize=(7.5, 4.6), layout="constrained")
     else:
-        fig = ax.figure
+        fig = figure_of(ax)
     t0 = th["t"]
     grid = np.arange(0.0, max(x_max - t0, 0.0) + dt, dt)
     g64 = torch.as_tensor(grid, dtype=torch.float64)
     b = spec.boundary_fn()(
         g64,
         torch.tensor(th["a"], dtype=torch.float64),
-        *(torch.tensor(th[p], dtype=torch.float64) for p in spec.boundary_params),
+        *(torch.tensor(th[p], dtype=torch.float64) for p in spec.boundary_params or ()),
     ).numpy()
     b = np.broadcast_to(b, grid.shape).copy()
     if np.any(b <= 0):  # the process ends when the bound height reaches zero
@@ -373,7 +374,7 @@ def plot_model_cartoon(
     drift = spec.drift_fn()(
         g64,
         torch.tensor(th["v"], dtype=torch.float64),
-        *(torch.tensor(th[p], dtype=torch.float64) for p in spec.drift_params),
+        *(torch.tensor(th[p], dtype=torch.float64) for p in spec.drift_params or ()),
     ).numpy()
     drift = np.broadcast_to(drift, g64.shape)
     g = th.get("g", 0.0) if spec.simulator == "ornstein" else 0.0

@@ -21,6 +21,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from hssm_torch.plotting._inputs import (
     condition_masks,
+    figure_of,
     interval_bounds,
     resolve_inputs,
     subsample_draws,
@@ -32,7 +33,7 @@ __all__ = ["plot_predictive"]
 logger = logging.getLogger(__name__)
 
 _KINDS = ("hist", "kde")
-_OBS_STYLE = {"color": "black", "linewidth": 1.6}
+_OBS_STYLE: dict[str, Any] = {"color": "black", "linewidth": 1.6}
 _PRED_COLOR = "tab:blue"
 _KDE_GRID = 256
 
@@ -292,7 +293,7 @@ def plot_predictive(
                 f"ax: this plot needs {n_panels} panels (col={col!r}, {len(choices)} "
                 "responses); leave ax=None"
             )
-        fig = ax.figure
+        fig = figure_of(ax)
         axes = np.array([[ax]])
     else:
         fig, axes = plt.subplots(

@@ -22,6 +22,7 @@ from matplotlib.lines import Line2D
 
 from hssm_torch.plotting._inputs import (
     condition_masks,
+    figure_of,
     interval_bounds,
     resolve_inputs,
     subsample_draws,
@@ -215,14 +216,13 @@ def plot_quantile_probability(
     if ax is None:
         fig, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
     else:
-        fig = ax.figure
+        fig = figure_of(ax)
     levels_q = sorted(table["quantile"].unique())
     colors = plt.get_cmap("viridis")(np.linspace(0.05, 0.85, len(levels_q)))
-    cloud = None
+    cloud: list[tuple[np.ndarray, np.ndarray]] = []
     if predicted == "cloud":
         inputs = resolve_inputs(model, idata, data=data, group=group)
         draws = subsample_draws(inputs.predicted, n_draws, seed)
-        cloud = []
         for _level, mask in condition_masks(inputs.data, cond, "cond", inputs.observed.shape[0]):
             cloud.append(_cell_stats(draws[:, mask], inputs.choices, np.asarray(levels_q)))
     for j, (lev, color) in enumerate(zip(levels_q, colors)):
@@ -246,8 +246,8 @@ def plot_quantile_probability(
                 alpha=0.7,
             )
         else:
-            xs = np.concatenate([p.ravel() for p, _ in cloud])  # type: ignore[union-attr]
-            ys = np.concatenate([qv[:, :, j].ravel() for _, qv in cloud])  # type: ignore[union-attr]
+            xs = np.concatenate([p.ravel() for p, _ in cloud])
+            ys = np.concatenate([qv[:, :, j].ravel() for _, qv in cloud])
             ax.scatter(xs, ys, s=6, color=color, alpha=0.15, linewidths=0)
         ax.plot(
             rows["pred_proportion_median"],
@@ -270,9 +270,9 @@ def plot_quantile_probability(
     if cond is not None:
         top = table[table["quantile"] == levels_q[-1]]
         for _, row in top.iterrows():
-            ys = [y for y in (row["obs_rt"], row["pred_rt_hi"]) if np.isfinite(y)]
-            if ys and np.isfinite(row["obs_proportion"]):
-                y = max(ys)
+            heights = [h for h in (row["obs_rt"], row["pred_rt_hi"]) if np.isfinite(h)]
+            if heights and np.isfinite(row["obs_proportion"]):
+                y = max(heights)
                 ax.annotate(
                     f"{row['cond']}",
                     (row["obs_proportion"], y),

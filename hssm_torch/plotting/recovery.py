@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from hssm_torch.plotting._inputs import interval_bounds
+from hssm_torch.plotting._inputs import figure_of, interval_bounds
 
 __all__ = ["plot_posterior_recovery", "recovery_table"]
 
@@ -222,7 +222,7 @@ def plot_posterior_recovery(
     if ax is None:
         fig, ax = plt.subplots(figsize=(5.8, 4.6), layout="constrained")
     else:
-        fig = ax.figure
+        fig = figure_of(ax)
     colors = plt.get_cmap("tab10")
     for i, (name, rows) in enumerate(table.groupby("variable", sort=False)):
         err = np.vstack([rows["estimate"] - rows["lower"], rows["upper"] - rows["estimate"]])

@@ -7,8 +7,10 @@ The graph is written node by node with ``onnx.helper`` from the module's layers 
   with ``dynamic_batch=True``) and one output ``"output"`` of shape ``(1, 1)``/``(batch, 1)``;
 - ``Gemm`` (``transB=1``, initializers ``layers.<i>.weight``/``layers.<i>.bias`` as in
   HSSM's files) and elementwise activations (``Tanh``, ``Relu``, ``Sigmoid``, ``Softplus``);
-- for CPN/OPN heads (:class:`training.modules.LogSigmoidHead`) a stable log-sigmoid made
-  of ``Relu``, ``Neg``, ``Add``, ``Exp``, ``Log`` and one ``Constant``.
+- for CPN/OPN heads (:class:`training.modules.LogSigmoidHead`) the bounded logit
+  ``b * tanh(x / b)`` (``Gemm``, ``Tanh``, ``Gemm`` with 1x1 weights) and the log-sigmoid
+  ``-log(1 + exp(-x))`` (``Neg``, ``Exp``, ``Add``, ``Log`` and one ``Constant``), the ops of
+  HSSM's own CPN/OPN files.
 
 Exportable modules: an ``nn.Sequential`` of ``Linear`` and those activations (what
 :func:`training.mlp.build_mlp` returns), a ``LogSigmoidHead`` around one, or a LAN/CPN/OPN
@@ -98,14 +100,18 @@ def _sequential_nodes(
     return x, in_width, out_width
 
 
-def _log_sigmoid_nodes(x: str, nodes: list) -> str:
-    """log sigmoid(x) = -(relu(-x) + log(1 + exp(-(relu(x) + relu(-x)))))."""
+def _log_sigmoid_nodes(x: str, bound: float, nodes: list, inits: list) -> str:
+    """-log(1 + exp(-b * tanh(x / b))): Gemm, Tanh, Gemm, Neg, Exp, Add, Log, Neg."""
 
-    def node(op: str, inputs: list[str], name: str) -> str:
+    def node(op: str, inputs: list[str], name: str, **attrs: float) -> str:
         out = f"/head/{name}"
-        nodes.append(helper.make_node(op, inputs, [out], name=out))
+        nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
         return out
 
+    inv = np.array([[1.0 / bound]], dtype=np.float32)
+    scale = np.array([[bound]], dtype=np.float32)
+    inits.append(numpy_helper.from_array(inv, "head.inverse_bound"))
+    inits.append(numpy_helper.from_array(scale, "head.bound"))
     nodes.append(
         helper.make_node(
             "Constant",
@@ -115,16 +121,14 @@ def _log_sigmoid_nodes(x: str, nodes: list) -> str:
             value=numpy_helper.from_array(np.array(1.0, dtype=np.float32), "one"),
         )
     )
-    neg_x = node("Neg", [x], "neg_x")
-    neg_part = node("Relu", [neg_x], "neg_part")
-    pos_part = node("Relu", [x], "pos_part")
-    abs_x = node("Add", [pos_part, neg_part], "abs_x")
-    neg_abs = node("Neg", [abs_x], "neg_abs")
-    e = node("Exp", [neg_abs], "exp")
+    scaled = node("Gemm", [x, "head.inverse_bound"], "scale_down", alpha=1.0, beta=1.0)
+    squashed = node("Tanh", [scaled], "tanh")
+    logit = node("Gemm", [squashed, "head.bound"], "bounded_logit", alpha=1.0, beta=1.0)
+    neg = node("Neg", [logit], "neg_logit")
+    e = node("Exp", [neg], "exp")
     one_plus = node("Add", [e, "/head/one"], "one_plus_exp")
-    log1p = node("Log", [one_plus], "log")
-    total = node("Add", [neg_part, log1p], "softplus_neg_x")
-    return node("Neg", [total], "log_sigmoid")
+    log = node("Log", [one_plus], "log")
+    return node("Neg", [log], "log_sigmoid")
 
 
 def _build_model(module: torch.nn.Module, dynamic_batch: bool, opset: int) -> onnx.ModelProto:
@@ -132,7 +136,7 @@ def _build_model(module: torch.nn.Module, dynamic_batch: bool, opset: int) -> on
     inits: list = []
     if isinstance(module, LogSigmoidHead):
         logits, width, out_width = _sequential_nodes(module.net, "input", nodes, inits)
-        out = _log_sigmoid_nodes(logits, nodes)
+        out = _log_sigmoid_nodes(logits, module.bound, nodes, inits)
     else:
         out, width, out_width = _sequential_nodes(module, "input", nodes, inits)
     assert out == nodes[-1].output[0]  # the last node computes the result; rename it

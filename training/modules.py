@@ -10,10 +10,12 @@
 - :class:`OPNModule` classifies omissions: the logit of ``P(rt > deadline | θ)`` for the input
   ``[θ..., deadline]``.
 
-CPN/OPN train with binary cross-entropy on logits against probability targets; their
+CPN/OPN train with binary cross-entropy on logits against probability targets. Their logits
+are bounded, ``logit_bound * tanh(z / logit_bound)`` (default bound 80, trained through), and
 :meth:`~_NetworkModule.export_head` wraps the MLP in :class:`LogSigmoidHead`, which returns
-log-probabilities with a numerically stable log-sigmoid built from ONNX ``Relu``, ``Neg``,
-``Add``, ``Exp``, ``Log`` only (ops HSSM's loaders accept).
+``-log(1 + exp(-logit))``: finite in value and gradient (no float32 overflow under the bound)
+and written with ``Gemm, Tanh, Neg, Exp, Add, Log, Constant`` only — the ops of HSSM's own
+CPN/OPN files, accepted by every HSSM 0.5 ONNX backend.
 """
 
 from __future__ import annotations
@@ -27,25 +29,49 @@ import torch.nn.functional as F
 
 from training.mlp import build_mlp
 
-__all__ = ["CPNModule", "LANModule", "LogSigmoidHead", "OPNModule", "SCHEDULERS"]
+__all__ = ["CPNModule", "LANModule", "LogSigmoidHead", "OPNModule", "SCHEDULERS", "bound_logits"]
 
 #: Learning-rate schedules accepted by the modules' ``scheduler`` hyperparameter.
 SCHEDULERS: tuple[str, ...] = ("cosine", "exponential", "none", "plateau", "step")
+
+#: Default bound of CPN/OPN logits (see :func:`bound_logits`): log-probabilities >= -80.
+DEFAULT_LOGIT_BOUND = 80.0
 
 #: LANfactory's default floor for LAN training targets: log(1e-7) ≈ -16.118.
 DEFAULT_TARGET_FLOOR = -16.11809565095832
 
 
-class LogSigmoidHead(torch.nn.Module):
-    """Wrap a logit network so that it returns ``log sigmoid(logit)``.
+def bound_logits(z: torch.Tensor, bound: float) -> torch.Tensor:
+    """``bound * tanh(z / bound)``: logits kept inside ``(-bound, bound)``.
 
-    Computed as ``-(relu(-x) + log(1 + exp(-(relu(x) + relu(-x)))))``, which never
-    overflows (the exponent is ≤ 0) and maps to ONNX ``Relu, Neg, Add, Exp, Log``.
+    Close to the identity for ``|z| << bound`` (relative change ``z**2 / (3 * bound**2)``,
+    1.6e-2 at ``|z| = 10`` with the default bound 80); the CPN/OPN modules train *through* it,
+    so it is part of the model, not an approximation applied afterwards.
+
+    Examples
+    --------
+    >>> bound_logits(torch.tensor([1e4]), 80.0)
+    tensor([80.])
+    """
+    return bound * torch.tanh(z * (1.0 / bound))
+
+
+class LogSigmoidHead(torch.nn.Module):
+    """Wrap a logit network so that it returns ``log sigmoid(bound_logits(logit))``.
+
+    The log-sigmoid is written ``-log(1 + exp(-x))`` — the form of HSSM's own CPN/OPN files,
+    ONNX ``Neg, Exp, Add, Log`` — and applied to logits bounded by :func:`bound_logits`
+    (``Gemm, Tanh, Gemm`` in ONNX), so ``exp(-x) <= exp(bound)`` never overflows in float32
+    (bound <= 87) and value and gradient stay finite. Every op is in the tables of HSSM 0.5's
+    ONNX backends (JAX and PyTensor); ``Relu``/``Abs``-based stable forms are avoided because
+    HSSM's PyTensor backend maps ``Relu`` to a reduction (``pt.math.max(x, 0)``).
 
     Parameters
     ----------
     net : torch.nn.Module
-        A module returning logits of shape ``(N, 1)``.
+        A module returning raw logits of shape ``(N, 1)``.
+    bound : float
+        Logit bound in (0, 87].
 
     Examples
     --------
@@ -54,15 +80,20 @@ class LogSigmoidHead(torch.nn.Module):
     tensor([[0.5000]])
     """
 
-    def __init__(self, net: torch.nn.Module) -> None:
+    def __init__(self, net: torch.nn.Module, bound: float = DEFAULT_LOGIT_BOUND) -> None:
         super().__init__()
+        _check_bound(bound)
         self.net = net
+        self.bound = float(bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.net(x)
-        neg_part = torch.relu(-z)
-        abs_z = torch.relu(z) + neg_part
-        return -(neg_part + torch.log(torch.exp(-abs_z) + 1.0))
+        z = bound_logits(self.net(x), self.bound)
+        return -torch.log(torch.exp(-z) + 1.0)
+
+
+def _check_bound(bound: float) -> None:
+    if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not 0 < bound <= 87:
+        raise ValueError(f"logit_bound: expected a number in (0, 87], got {bound!r}")
 
 
 class _NetworkModule(L.LightningModule):
@@ -202,9 +233,13 @@ class LANModule(_NetworkModule):
 class _ProbabilityModule(_NetworkModule):
     """BCE-with-logits training against probability targets; log-sigmoid export head."""
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(N, 1)``, bounded by ``logit_bound`` (see :func:`bound_logits`)."""
+        return bound_logits(self.net(x), self.hparams.logit_bound)
+
     def export_head(self) -> torch.nn.Module:
-        """``LogSigmoidHead(net)``: log-probabilities, as HSSM's CPN/OPN networks return."""
-        return LogSigmoidHead(self.net)
+        """``LogSigmoidHead(net, logit_bound)``: log-probabilities, as HSSM's CPN/OPN return."""
+        return LogSigmoidHead(self.net, self.hparams.logit_bound)
 
     def _select_target(self, target: torch.Tensor) -> torch.Tensor:
         return target
@@ -230,6 +265,8 @@ class CPNModule(_ProbabilityModule):
         of shape ``(N,)`` are used as given.
     hidden, activation, lr, weight_decay, scheduler, scheduler_kwargs
         As for :class:`LANModule`.
+    logit_bound : float
+        As for :class:`OPNModule`.
 
     Examples
     --------
@@ -248,12 +285,14 @@ class CPNModule(_ProbabilityModule):
         scheduler: str = "plateau",
         scheduler_kwargs: Mapping[str, Any] | None = None,
         choice_index: int = 0,
+        logit_bound: float = DEFAULT_LOGIT_BOUND,
     ) -> None:
         super().__init__(
             in_features, hidden, activation, lr, weight_decay, scheduler, scheduler_kwargs
         )
         if isinstance(choice_index, bool) or not isinstance(choice_index, int) or choice_index < 0:
             raise ValueError(f"choice_index: expected an int >= 0, got {choice_index!r}")
+        _check_bound(logit_bound)
         self.save_hyperparameters()
 
     def _select_target(self, target: torch.Tensor) -> torch.Tensor:
@@ -279,6 +318,9 @@ class OPNModule(_ProbabilityModule):
         ``P + 1`` for a P-parameter model.
     hidden, activation, lr, weight_decay, scheduler, scheduler_kwargs
         As for :class:`LANModule`.
+    logit_bound : float
+        Logits are ``logit_bound * tanh(z / logit_bound)`` (:func:`bound_logits`), so the
+        exported log-probability is finite and at least ``-logit_bound``.
 
     Examples
     --------
@@ -296,8 +338,10 @@ class OPNModule(_ProbabilityModule):
         weight_decay: float = 0.0,
         scheduler: str = "plateau",
         scheduler_kwargs: Mapping[str, Any] | None = None,
+        logit_bound: float = DEFAULT_LOGIT_BOUND,
     ) -> None:
         super().__init__(
             in_features, hidden, activation, lr, weight_decay, scheduler, scheduler_kwargs
         )
+        _check_bound(logit_bound)
         self.save_hyperparameters()

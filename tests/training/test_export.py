@@ -16,9 +16,8 @@ from training.mlp import build_mlp
 from training.modules import CPNModule, LANModule, OPNModule
 from training.sidecar import read_sidecar, sidecar_path, write_sidecar
 
-# What HSSM's loaders accept (its published CPN uses exactly Gemm Tanh Neg Exp Add Log
-# Constant; Relu is in every HSSM backend's table).
-HSSM_OPS = {"Gemm", "Tanh", "Relu", "Neg", "Exp", "Add", "Log", "Constant"}
+# The ops of HSSM's published CPN/OPN files, all in every HSSM 0.5 ONNX backend's table.
+HSSM_OPS = {"Gemm", "Tanh", "Neg", "Exp", "Add", "Log", "Constant"}
 
 
 def _ort(path, x):
@@ -64,7 +63,9 @@ def test_cpn_export_is_log_probability_and_finite_for_extreme_logits(tmp_path):
         cpn.net[2].bias.fill_(-500.0)
     path = export_onnx(cpn, tmp_path / "cpn.onnx")
     out = _ort(path, np.zeros((2, 4), np.float32))
-    np.testing.assert_allclose(out, -500.0, rtol=1e-6)  # naive -log(1+exp(500)) is -inf
+    # the bounded logit is -80 * tanh(500 / 80) = -79.9995...; unbounded, -log(1 + exp(500))
+    # would be -inf in float32
+    np.testing.assert_allclose(out, -80.0 * np.tanh(500.0 / 80.0), rtol=1e-6)
 
 
 def test_check_onnx_detects_a_different_network(tmp_path):
@@ -117,3 +118,43 @@ def test_sidecar_round_trip(tmp_path):
     with pytest.raises(TypeError, match="model"):
         write_sidecar(onnx_path, model=object())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ddm_lan.json"]
+
+
+PEER_CHECK = r"""
+import sys, numpy as np, onnx, jax.numpy as jnp, pytensor, pytensor.tensor as pt
+from hssm.distribution_utils.onnx_utils.onnx2jax import make_jax_func
+from hssm.distribution_utils.onnx_utils.onnx2pt import pt_interpret_onnx
+m = onnx.load(sys.argv[1]); x = np.load(sys.argv[2])
+f = make_jax_func(m)
+yj = [float(f(jnp.asarray(r))) for r in x]
+X = pt.matrix("X", dtype="float32")
+yp = np.asarray(pytensor.function([X], pt_interpret_onnx(m.graph, X)[0])(x)).reshape(-1)
+np.save(sys.argv[3], np.stack([np.array(yj), yp]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cls,width", [(LANModule, 6), (CPNModule, 4)])
+def test_hssm_loaders_accept_exported_networks(tmp_path, cls, width):
+    """HSSM 0.5's own ONNX backends (JAX via jaxonnxruntime, PyTensor) read our files."""
+    import os
+    import subprocess
+
+    peer = os.environ.get("PEER_PYTHON")
+    if not peer:
+        pytest.skip("PEER_PYTHON (a venv with HSSM 0.5) is not set")
+    module = cls(width)
+    path = export_onnx(module, tmp_path / "net.onnx")
+    x = (3 * torch.randn(20, width)).numpy()
+    np.save(tmp_path / "x.npy", x)
+    subprocess.run(
+        [peer, "-c", PEER_CHECK, str(path), str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
+        check=True,
+        capture_output=True,
+        timeout=600,
+        env=dict(os.environ, JAX_PLATFORMS="cpu"),
+    )
+    y_jax, y_pytensor = np.load(tmp_path / "y.npy")
+    expected = module.export_head()(torch.from_numpy(x)).detach().numpy()[:, 0]
+    np.testing.assert_allclose(y_jax, expected, atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(y_pytensor, expected, atol=1e-5, rtol=1e-5)

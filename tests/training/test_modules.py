@@ -34,14 +34,23 @@ def test_build_mlp_layout_and_errors():
         build_mlp(0)
 
 
-def test_log_sigmoid_head_is_stable_and_exact():
-    z = torch.tensor([[-1000.0], [-30.0], [-1.0], [0.0], [2.0], [40.0], [1000.0]])
-    head = LogSigmoidHead(torch.nn.Identity())
+def test_log_sigmoid_head_is_finite_and_matches_logsigmoid_of_bounded_logit():
+    z = torch.tensor([[-1e6], [-1000.0], [-30.0], [-1.0], [0.0], [2.0], [40.0], [1000.0]])
+    z.requires_grad_()
+    head = LogSigmoidHead(torch.nn.Identity(), bound=80.0)
     got = head(z)
-    assert torch.isfinite(got).all()
-    torch.testing.assert_close(got, F.logsigmoid(z), atol=1e-6, rtol=1e-6)
-    # the naive form used by HSSM's files, -log(1 + exp(-z)), overflows here:
-    assert torch.isinf(-torch.log(1 + torch.exp(-z[0]))).all()
+    (grad,) = torch.autograd.grad(got.sum(), z)
+    assert torch.isfinite(got).all() and torch.isfinite(grad).all()
+    expected = F.logsigmoid(80.0 * torch.tanh(z / 80.0))
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-6)
+    assert got.min() >= -80.0
+    # inside the usual range the bound changes little: |z| <= 5 moves the log-prob < 0.01
+    small = torch.linspace(-5, 5, 11).unsqueeze(-1)
+    assert (head(small) - F.logsigmoid(small)).abs().max() < 1e-2
+    # the unbounded form used by HSSM's files, -log(1 + exp(-z)), overflows:
+    assert torch.isinf(-torch.log(1 + torch.exp(-z[1].detach()))).all()
+    with pytest.raises(ValueError, match="logit_bound"):
+        LogSigmoidHead(torch.nn.Identity(), bound=100.0)
 
 
 def test_lan_loss_clips_targets_at_floor():
@@ -71,6 +80,7 @@ def test_cpn_and_opn_losses():
     torch.testing.assert_close(opn._loss(logits, y), F.binary_cross_entropy_with_logits(logits, y))
     x = torch.randn(7, 5)
     torch.testing.assert_close(opn.export_head()(x), F.logsigmoid(opn(x)))
+    torch.testing.assert_close(opn(x), 80.0 * torch.tanh(opn.net(x) / 80.0))
 
 
 def test_hyperparameters_saved_and_validated():

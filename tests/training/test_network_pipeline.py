@@ -53,6 +53,11 @@ def test_generated_shards_train_export_and_load(ddm_shards, tmp_path, kind, modu
     trainer.fit(module, datamodule=dm)
     assert trainer.global_step > 0
     assert torch.isfinite(trainer.callback_metrics["val_loss"])
+    trainer.save_checkpoint(tmp_path / "m.ckpt")
+    reloaded = module_cls.load_from_checkpoint(tmp_path / "m.ckpt", map_location="cpu")
+    assert reloaded.hparams == module.hparams
+    probe = torch.randn(5, dm.input_width)
+    torch.testing.assert_close(reloaded(probe), module(probe))
     path = export_onnx(module, tmp_path / f"ddm_{kind}.onnx")
     net = load_onnx(path, expected_inputs=dm.input_width)
     x, _ = dm.val_dataset[list(range(len(dm.val_dataset)))]

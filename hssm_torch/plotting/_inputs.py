@@ -25,10 +25,10 @@ __all__ = [
     "MISSING_RT",
     "PlotInputs",
     "condition_masks",
+    "draw_indices",
     "figure_of",
     "interval_bounds",
     "resolve_inputs",
-    "subsample_draws",
     "valid_rt",
 ]
 
@@ -51,7 +51,7 @@ class PlotInputs:
         ``(N, 2)`` float array of observed ``(rt, response)``.
     predicted:
         ``(S, N, 2)`` float array of predicted ``(rt, response)``, draws flattened over
-        chains (``S = chains * draws``, before any subsampling).
+        chains (``S = chains * draws``, or the ``n_draws`` chosen).
     data:
         The model's data frame aligned with ``__obs__`` (``None`` when not given).
     choices:
@@ -96,13 +96,16 @@ def resolve_inputs(
     data: pd.DataFrame | None = None,
     group: str = "posterior_predictive",
     choices: tuple[int, ...] | None = None,
+    n_draws: int | None = None,
+    seed: int | None = 0,
 ) -> PlotInputs:
     """Collect observed and predicted ``(rt, response)`` arrays from the accepted inputs.
 
     ``model`` may be an HSSM-like object (its ``.traces`` or ``.idata`` is used when
     ``idata`` is not given, its ``.data`` when ``data`` is not given) or an
     ``InferenceData`` itself.  Observed values come from ``idata.observed_data`` when it
-    exists, otherwise from ``data[["rt", "response"]]``.
+    exists, otherwise from ``data[["rt", "response"]]``. At most ``n_draws`` predictive
+    draws are read (chosen at random with ``seed``; ``None`` reads all).
     """
     if group not in PREDICTIVE_GROUPS:
         raise ValueError(f"group: expected one of {list(PREDICTIVE_GROUPS)}, got {group!r}")
@@ -142,8 +145,16 @@ def resolve_inputs(
             f"group {group!r}: {OBS_VAR!r} must have dims (chain, draw, __obs__, "
             f"rt,response_dim), got {dims}"
         )
-    predicted = _rt_response(pred.values, f"{group}[{OBS_VAR!r}]")
-    predicted = predicted.reshape(-1, predicted.shape[2], 2)
+    n_chains, n_draws_all = pred.sizes["chain"], pred.sizes["draw"]
+    picks = draw_indices(n_chains * n_draws_all, n_draws, seed)
+    if picks is None:
+        values = pred.values.reshape(n_chains * n_draws_all, *pred.shape[2:])
+    else:  # read only the chosen draws (the group may be large or lazily loaded)
+        chain_idx, draw_idx = np.divmod(picks, n_draws_all)
+        values = np.stack(
+            [pred.isel(chain=int(c), draw=int(d)).values for c, d in zip(chain_idx, draw_idx)]
+        )
+    predicted = _rt_response(values, f"{group}[{OBS_VAR!r}]")
 
     if "observed_data" in available and OBS_VAR in idata.observed_data:
         observed = _rt_response(idata.observed_data[OBS_VAR].values, "observed_data")
@@ -183,15 +194,14 @@ def resolve_inputs(
     return PlotInputs(observed=observed, predicted=predicted, data=data, choices=choices)
 
 
-def subsample_draws(predicted: np.ndarray, n_draws: int | None, seed: int | None) -> np.ndarray:
-    """At most ``n_draws`` draws of ``predicted`` (``(S, ...)``), chosen without replacement."""
-    if n_draws is None or n_draws >= predicted.shape[0]:
-        return predicted
-    if n_draws < 1:
-        raise ValueError(f"n_draws: expected a positive integer or None, got {n_draws}")
+def draw_indices(n_total: int, n_draws: int | None, seed: int | None) -> np.ndarray | None:
+    """Sorted indices of at most ``n_draws`` of ``n_total`` draws (``None``: take all)."""
+    if n_draws is not None and (not isinstance(n_draws, (int, np.integer)) or n_draws < 1):
+        raise ValueError(f"n_draws: expected a positive integer or None, got {n_draws!r}")
+    if n_draws is None or n_draws >= n_total:
+        return None
     rng = np.random.default_rng(seed)
-    idx = np.sort(rng.choice(predicted.shape[0], size=n_draws, replace=False))
-    return predicted[idx]
+    return np.sort(rng.choice(n_total, size=int(n_draws), replace=False))
 
 
 def interval_bounds(ci: float) -> tuple[float, float]:

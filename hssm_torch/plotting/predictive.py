@@ -24,7 +24,6 @@ from hssm_torch.plotting._inputs import (
     figure_of,
     interval_bounds,
     resolve_inputs,
-    subsample_draws,
     valid_rt,
 )
 
@@ -249,9 +248,9 @@ def plot_predictive(
     if not isinstance(col_wrap, int) or col_wrap < 1:
         raise ValueError(f"col_wrap: expected a positive integer, got {col_wrap!r}")
     q = interval_bounds(ci)
-    inputs = resolve_inputs(model, idata, data=data, group=group)
+    inputs = resolve_inputs(model, idata, data=data, group=group, n_draws=n_draws, seed=seed)
     observed = inputs.observed
-    predicted = subsample_draws(inputs.predicted, n_draws, seed)
+    predicted = inputs.predicted
     levels = condition_masks(inputs.data, col, "col", observed.shape[0])
 
     ok_obs = valid_rt(observed)

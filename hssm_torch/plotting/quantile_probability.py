@@ -25,7 +25,6 @@ from hssm_torch.plotting._inputs import (
     figure_of,
     interval_bounds,
     resolve_inputs,
-    subsample_draws,
     valid_rt,
 )
 
@@ -109,8 +108,8 @@ def quantile_probability_table(
     levels_q = np.asarray(quantiles, dtype=float)
     if levels_q.ndim != 1 or levels_q.size == 0 or np.any((levels_q <= 0) | (levels_q >= 1)):
         raise ValueError(f"quantiles: expected probabilities in (0, 1), got {list(quantiles)}")
-    inputs = resolve_inputs(model, idata, data=data, group=group)
-    predicted = subsample_draws(inputs.predicted, n_draws, seed)
+    inputs = resolve_inputs(model, idata, data=data, group=group, n_draws=n_draws, seed=seed)
+    predicted = inputs.predicted
     rows = []
     for level, mask in condition_masks(inputs.data, cond, "cond", inputs.observed.shape[0]):
         obs_p, obs_q = _cell_stats(inputs.observed[mask][None], inputs.choices, levels_q)
@@ -221,8 +220,8 @@ def plot_quantile_probability(
     colors = plt.get_cmap("viridis")(np.linspace(0.05, 0.85, len(levels_q)))
     cloud: list[tuple[np.ndarray, np.ndarray]] = []
     if predicted == "cloud":
-        inputs = resolve_inputs(model, idata, data=data, group=group)
-        draws = subsample_draws(inputs.predicted, n_draws, seed)
+        inputs = resolve_inputs(model, idata, data=data, group=group, n_draws=n_draws, seed=seed)
+        draws = inputs.predicted
         for _level, mask in condition_masks(inputs.data, cond, "cond", inputs.observed.shape[0]):
             cloud.append(_cell_stats(draws[:, mask], inputs.choices, np.asarray(levels_q)))
     for j, (lev, color) in enumerate(zip(levels_q, colors)):

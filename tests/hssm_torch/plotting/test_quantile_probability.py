@@ -113,3 +113,21 @@ def test_cell_without_trials_is_not_drawn():
     assert empty["pred_rt_median"].isna().all() and (empty["n_obs"] == 0).all()
     fig = plot_quantile_probability(idata=idata, data=data, cond="cond")
     assert len(fig.axes[0].texts) == 3  # labels only for the three cells with trials
+
+
+def test_n_draws_reads_a_seeded_subset(inputs):
+    idata, data, _, predicted = inputs
+    fig = plot_quantile_probability(
+        idata=idata, data=data, cond="cond", predicted="cloud", n_draws=7, seed=3
+    )
+    clouds = [c for c in fig.axes[0].collections if isinstance(c, PathCollection)]
+    assert all(c.get_offsets().shape == (7 * 4, 2) for c in clouds)
+    # the same seed picks the same draws: the table's medians come from exactly those draws
+    picks = np.sort(np.random.default_rng(3).choice(20, size=7, replace=False))
+    chosen = predicted.reshape(20, N, 2)[picks]
+    table = quantile_probability_table(idata=idata, n_draws=7, seed=3, quantiles=(0.5,))
+    upper = table[table["response"] == 1].iloc[0]
+    per_draw = [np.quantile(d[d[:, 1] == 1, 0], 0.5) for d in chosen]
+    assert upper["pred_rt_median"] == pytest.approx(np.median(per_draw))
+    with pytest.raises(ValueError, match="n_draws: expected a positive integer"):
+        plot_quantile_probability(idata=idata, n_draws=0)

@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 import torch
 
-from simulators.rng import normal_block, stream_keys, uniform_block
+from simulators.rng import normal_block, stream_keys, uniform, uniform_block
 
 __all__ = ["diffuse_1d", "levy_block", "step_loop"]
 
@@ -56,6 +56,44 @@ def levy_block(
     a = alpha.unsqueeze(-1)
     x = torch.sin(a * v) / torch.cos(v).pow(1.0 / a)
     return x * (torch.cos(v - a * v) / w).pow((1.0 - a) / a)
+
+
+# Bridge crossing probabilities are only evaluated where an end point of the step lies within
+# BRIDGE_WINDOW * sqrt(dt) of a boundary; elsewhere they are below exp(-2 * 3**2) ~ 1.5e-8.
+BRIDGE_WINDOW = 3.0
+
+
+def _bridge_crossings(rows, path, b_all, up, lo, cross, step0, dt):
+    """Mark steps whose Brownian bridge crosses a boundary (in place on up/lo/cross)."""
+    thr = BRIDGE_WINDOW * math.sqrt(dt)
+    y0 = rows["y"].unsqueeze(-1)
+    b = b_all[:, 1:]
+    near = (b - path.abs()) < thr
+    near0 = (b_all[:, :1] - y0.abs()) < thr
+    cand = near.clone()
+    cand[:, 1:] |= near[:, :-1]
+    cand[:, :1] |= near0
+    cand &= ~cross
+    idx = cand.nonzero()
+    if idx.shape[0] == 0:
+        return
+    r, j = idx[:, 0], idx[:, 1]
+    y1 = path[r, j]
+    prev_j = (j - 1).clamp_min(0)
+    y_prev = torch.where(j > 0, path[r, prev_j], rows["y"][r])
+    b1 = b_all[r, j + 1]
+    bp = b_all[r, j]
+    p_up = torch.exp(-2.0 * (bp - y_prev).clamp_min(0) * (b1 - y1).clamp_min(0) / dt)
+    p_lo = torch.exp(-2.0 * (y_prev + bp).clamp_min(0) * (y1 + b1).clamp_min(0) / dt)
+    ctr = (step0[r] + j + (1 << 30)).to(torch.int32)
+    u = uniform(rows["k1"][r], rows["k2"][r], ctr, y1.dtype)
+    via = u < p_up + p_lo
+    if bool(via.any()):
+        rv, jv = r[via], j[via]
+        is_up = (u < p_up)[via]
+        cross[rv, jv] = True
+        up[rv, jv] = is_up
+        lo[rv, jv] = ~is_up
 
 
 def diffuse_1d(
@@ -110,13 +148,15 @@ def diffuse_1d(
         t = tidx.to(dtype) * dt
         mu = drift(t[:, :-1], rows)
         if noise == "gauss":
-            z = normal_block(rows["k1"], rows["k2"], step0, block, dtype)
-            inc = mu * dt + sqrt_dt * z
+            inc = normal_block(rows["k1"], rows["k2"], step0, block, dtype)
+            inc *= sqrt_dt
         else:
-            z = levy_block(rows["k1"], rows["k2"], step0, block, rows["alpha"], dtype)
-            inc = mu * dt + torch.pow(dt, 1.0 / rows["alpha"]).unsqueeze(-1) * z
+            inc = levy_block(rows["k1"], rows["k2"], step0, block, rows["alpha"], dtype)
+            inc *= torch.pow(dt, 1.0 / rows["alpha"]).unsqueeze(-1)
+        inc += mu * dt
         y0 = rows["y"].unsqueeze(-1)
-        path = y0 + torch.cumsum(inc, dim=1)
+        path = torch.cumsum(inc, dim=1, out=inc)
+        path += y0
         b_all = boundary(t, rows)
         if b_all.shape[-1] == 1:
             b_all = b_all.expand(-1, block + 1)
@@ -125,17 +165,11 @@ def diffuse_1d(
         lo = path < -b
         cross = up | lo
         if bridge:
-            prev = torch.cat((y0, path[:, :-1]), dim=1)
-            bp = b_all[:, :-1]
-            p_up = torch.exp(-2.0 * (bp - prev).clamp_min(0) * (b - path).clamp_min(0) / dt)
-            p_lo = torch.exp(-2.0 * (prev + bp).clamp_min(0) * (path + b).clamp_min(0) / dt)
-            u = uniform_block(rows["k1"], rows["k2"], step0 + (1 << 30), block, dtype)
-            via_bridge = (u < p_up + p_lo) & ~cross
-            up = up | (via_bridge & (u < p_up))
-            cross = cross | via_bridge
-        cross &= tidx[:, 1:] <= n_steps
-        hit = cross.any(dim=1)
-        j = torch.argmax(cross.to(torch.uint8), dim=1, keepdim=True)
+            _bridge_crossings(rows, path, b_all, up, lo, cross, step0, dt)
+        if int(step0.max()) + block > n_steps:
+            cross &= tidx[:, 1:] <= n_steps
+        j = torch.argmax(cross.view(torch.uint8), dim=1, keepdim=True)
+        hit = cross.gather(1, j).squeeze(1)
         if bool(hit.any()):
             hi = hit.nonzero().squeeze(-1)
             jj = j.index_select(0, hi)

@@ -52,12 +52,18 @@ def _i32(x: int) -> int:
 
 
 def _mix(x: torch.Tensor) -> torch.Tensor:
-    """lowbias32 integer hash on int32 tensors (logical shifts emulated with masks)."""
-    x = x ^ ((x >> 16) & 0xFFFF)
-    x = x * _M1
-    x = x ^ ((x >> 15) & 0x1FFFF)
-    x = x * _M2
-    x = x ^ ((x >> 16) & 0xFFFF)
+    """lowbias32 integer hash on int32 tensors (logical shifts emulated with masks).
+
+    Works in place on ``x`` (callers pass a temporary).
+    """
+    t = x >> 16
+    x ^= t.bitwise_and_(0xFFFF)
+    x *= _M1
+    t = x >> 15
+    x ^= t.bitwise_and_(0x1FFFF)
+    x *= _M2
+    t = x >> 16
+    x ^= t.bitwise_and_(0xFFFF)
     return x
 
 
@@ -89,11 +95,18 @@ def stream_keys(k1: torch.Tensor, k2: torch.Tensor, stream: int) -> tuple[torch.
 
 
 def _bits(k1: torch.Tensor, k2: torch.Tensor, counter: torch.Tensor) -> torch.Tensor:
-    return _mix(((counter * _GOLDEN) ^ k1) + k2)
+    x = (counter * _GOLDEN) ^ k1
+    x += k2
+    return _mix(x)
 
 
 def _to_unit(bits: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    return (((bits >> 9) & 0x7FFFFF).to(dtype) + 0.5) * _INV_2_23
+    bits >>= 9
+    bits &= 0x7FFFFF
+    u = bits.to(dtype)
+    u += 0.5
+    u *= _INV_2_23
+    return u
 
 
 def uniform(
@@ -132,11 +145,15 @@ def normal_block(
     if k % 2:
         raise ValueError(f"k: expected an even block length, got {k}")
     half = k // 2
-    pair0 = start.to(torch.int32).unsqueeze(-1) // 2 + torch.arange(
+    m = start.shape[0]
+    ctr = (start.to(torch.int32).unsqueeze(-1) // 2) * 2 + 2 * torch.arange(
         half, dtype=torch.int32, device=k1.device
     )
     a1, a2 = k1.unsqueeze(-1), k2.unsqueeze(-1)
-    u1 = _to_unit(_bits(a1, a2, 2 * pair0), dtype)
-    u2 = _to_unit(_bits(a1, a2, 2 * pair0 + 1), dtype) * _TWO_PI
-    r = torch.sqrt(-2.0 * torch.log(u1))
-    return torch.stack((r * torch.cos(u2), r * torch.sin(u2)), dim=-1).reshape(*start.shape, k)
+    r = _to_unit(_bits(a1, a2, ctr), dtype).log_().mul_(-2.0).sqrt_()
+    ang = _to_unit(_bits(a1, a2, ctr + 1), dtype).mul_(_TWO_PI)
+    out = torch.empty((m, half, 2), dtype=dtype, device=k1.device)
+    torch.cos(ang, out=out[:, :, 0])
+    torch.sin(ang, out=out[:, :, 1])
+    out *= r.unsqueeze(-1)
+    return out.reshape(m, k)

@@ -201,8 +201,7 @@ def plot_predictive(
         bandwidth from the observed RTs of each response, shared by all draws).
     bins:
         Number of bins over the RT range, or an increasing array of RT bin edges (seconds,
-        applied to each response). For ``kind="kde"`` an integer only sets nothing; the KDE
-        uses a 256-point grid.
+        applied to each response). Ignored by ``kind="kde"``, which uses a 256-point grid.
     n_draws:
         At most this many predictive draws (chosen at random with ``seed``); ``None`` = all.
     col:

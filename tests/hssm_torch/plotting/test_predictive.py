@@ -11,7 +11,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.patches import StepPatch
 
 from hssm_torch.plotting import plot_predictive
-from tests.hssm_torch.plotting.conftest import fake_trials, make_idata
+from tests.hssm_torch.plotting._helpers import fake_trials, make_idata
 
 N = 300
 

@@ -9,7 +9,7 @@ from matplotlib.collections import LineCollection, PathCollection
 
 from hssm_torch.plotting import plot_quantile_probability
 from hssm_torch.plotting.quantile_probability import quantile_probability_table
-from tests.hssm_torch.plotting.conftest import fake_trials, make_idata
+from tests.hssm_torch.plotting._helpers import fake_trials, make_idata
 
 N = 200
 Q = (0.1, 0.3, 0.5, 0.7, 0.9)

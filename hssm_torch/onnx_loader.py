@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +93,115 @@ def _node_label(node: onnx.NodeProto, index: int) -> str:
 
 def _attrs(node: onnx.NodeProto) -> dict[str, object]:
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _identity(x: torch.Tensor, *_: object) -> torch.Tensor:
+    return x
+
+
+_UNARY: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "Abs": torch.abs,
+    "Exp": torch.exp,
+    "Identity": _identity,
+    "Log": torch.log,
+    "Neg": torch.neg,
+    "Relu": torch.relu,
+    "Sigmoid": torch.sigmoid,
+    "Softplus": F.softplus,
+    "Sqrt": torch.sqrt,
+    "Tanh": torch.tanh,
+}
+_BINARY: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "Add": torch.add,
+    "Div": torch.div,
+    "MatMul": torch.matmul,
+    "Mul": torch.mul,
+    "Pow": torch.pow,
+    "Sub": torch.sub,
+}
+
+
+def _gemm(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    c: torch.Tensor | None = None,
+    *,
+    alpha: float,
+    beta: float,
+    trans_a: int,
+    trans_b: int,
+) -> torch.Tensor:
+    if trans_a:
+        a = a.transpose(0, 1)
+    if trans_b and alpha == 1.0 and (c is None or (beta == 1.0 and c.dim() <= 1)):
+        return F.linear(a, b, c)  # the layout torch exports: y = a @ b.T + c
+    y = a @ (b.transpose(0, 1) if trans_b else b)
+    if alpha != 1.0:
+        y = alpha * y
+    if c is not None:
+        y = y + (beta * c if beta != 1.0 else c)
+    return y
+
+
+def _softmax(x: torch.Tensor, *, dim: int, log: bool) -> torch.Tensor:
+    return torch.log_softmax(x, dim=dim) if log else torch.softmax(x, dim=dim)
+
+
+def _cast(x: torch.Tensor, *, dtype: torch.dtype) -> torch.Tensor:
+    return x.to(dtype)
+
+
+def _flatten(x: torch.Tensor, *, axis: int) -> torch.Tensor:
+    ax = axis if axis >= 0 else axis + x.dim()
+    lead = int(np.prod(x.shape[:ax])) if ax > 0 else 1
+    return x.reshape(lead, -1)
+
+
+def _reshape(
+    x: torch.Tensor,
+    *_: object,
+    shape: tuple[int, ...],
+    allowzero: int,
+    declared_batch: int | None,
+) -> torch.Tensor:
+    target = list(shape)
+    for i, s in enumerate(target):
+        if s == 0 and not allowzero:
+            target[i] = x.shape[i]
+    # A graph exported for a fixed batch (1, D) bakes that batch size into its reshape
+    # constants; keep the actual batch size in the leading position.
+    if (
+        declared_batch is not None
+        and x.dim() >= 1
+        and target
+        and target[0] == declared_batch
+        and x.shape[0] != declared_batch
+        and -1 not in target[1:]
+    ):
+        target[0] = x.shape[0]
+    return x.reshape(target)
+
+
+def _squeeze(x: torch.Tensor, *_: object, axes: tuple[int, ...], where: str) -> torch.Tensor:
+    dims = axes or tuple(i for i, s in enumerate(x.shape) if s == 1)
+    dims = tuple(sorted((d if d >= 0 else d + x.dim()) for d in dims))
+    for d in dims:
+        if x.shape[d] != 1:
+            raise ValueError(
+                f"{where} squeezes axis {d} of size {x.shape[d]} (input shape "
+                f"{tuple(x.shape)}); only size-1 axes can be squeezed (the graph may assume "
+                "a batch of 1)"
+            )
+    for d in reversed(dims):
+        x = x.squeeze(d)
+    return x
+
+
+def _unsqueeze(x: torch.Tensor, *_: object, axes: tuple[int, ...]) -> torch.Tensor:
+    rank = x.dim() + len(axes)
+    for d in sorted(a if a >= 0 else a + rank for a in axes):
+        x = x.unsqueeze(d)
+    return x
 
 
 class ONNXModule(torch.nn.Module):
@@ -241,72 +351,49 @@ class ONNXModule(torch.nn.Module):
 
     # ------------------------------------------------------------------ conversion
     def _convert(self, node: onnx.NodeProto, label: str) -> Callable[..., torch.Tensor]:
+        """A picklable callable (torch function or ``functools.partial``) for one node."""
         op = node.op_type
         attrs = _attrs(node)
-        unary: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-            "Abs": torch.abs,
-            "Exp": torch.exp,
-            "Identity": lambda x: x,
-            "Log": torch.log,
-            "Neg": torch.neg,
-            "Relu": torch.relu,
-            "Sigmoid": torch.sigmoid,
-            "Softplus": F.softplus,
-            "Sqrt": torch.sqrt,
-            "Tanh": torch.tanh,
-        }
-        binary: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-            "Add": torch.add,
-            "Div": torch.div,
-            "MatMul": torch.matmul,
-            "Mul": torch.mul,
-            "Pow": torch.pow,
-            "Sub": torch.sub,
-        }
-        if op in unary:
-            return unary[op]
-        if op in binary:
-            return binary[op]
+        if op in _UNARY:
+            return _UNARY[op]
+        if op in _BINARY:
+            return _BINARY[op]
         if op == "Gemm":
-            return self._gemm(attrs, has_c=len(node.input) > 2 and bool(node.input[2]))
+            return partial(
+                _gemm,
+                alpha=float(attrs.get("alpha", 1.0)),  # type: ignore[arg-type]
+                beta=float(attrs.get("beta", 1.0)),  # type: ignore[arg-type]
+                trans_a=int(attrs.get("transA", 0)),  # type: ignore[arg-type]
+                trans_b=int(attrs.get("transB", 0)),  # type: ignore[arg-type]
+            )
         if op == "LeakyRelu":
-            slope = float(attrs.get("alpha", 0.01))  # type: ignore[arg-type]
-            return lambda x: F.leaky_relu(x, slope)
+            return partial(F.leaky_relu, negative_slope=float(attrs.get("alpha", 0.01)))  # type: ignore[arg-type]
         if op == "Elu":
-            alpha = float(attrs.get("alpha", 1.0))  # type: ignore[arg-type]
-            return lambda x: F.elu(x, alpha)
+            return partial(F.elu, alpha=float(attrs.get("alpha", 1.0)))  # type: ignore[arg-type]
         if op in ("Softmax", "LogSoftmax"):
             axis = int(attrs.get("axis", -1 if self.opset >= 13 else 1))  # type: ignore[arg-type]
-            if self.opset < 13 and axis != -1:
-                # Before opset 13 the op flattened to 2-D at `axis`; for 2-D MLP tensors
-                # with axis 1 this is the same as a softmax over the last axis.
+            if self.opset < 13:
+                # Before opset 13 the op flattened to 2-D at `axis`; for the 2-D tensors of
+                # an MLP with axis 1 that is a softmax over the last axis.
                 axis = -1
-            f = torch.softmax if op == "Softmax" else torch.log_softmax
-            return lambda x: f(x, dim=axis)
+            return partial(_softmax, dim=axis, log=op == "LogSoftmax")
         if op == "Cast":
             to = int(attrs["to"])  # type: ignore[arg-type]
-            if to in _ONNX_FLOAT_TYPES:
-                dtype = _ONNX_FLOAT_TYPES[to]
-            elif to in _ONNX_INT_TYPES:
-                dtype = _ONNX_INT_TYPES[to]
-            else:
+            dtype = _ONNX_FLOAT_TYPES.get(to) or _ONNX_INT_TYPES.get(to)
+            if dtype is None:
                 raise ValueError(
                     f"ONNX file {self.source}: {label} casts to unsupported ONNX type {to}"
                 )
-            return lambda x: x.to(dtype)
+            return partial(_cast, dtype=dtype)
         if op == "Flatten":
-            axis = int(attrs.get("axis", 1))  # type: ignore[arg-type]
-
-            def flatten(x: torch.Tensor) -> torch.Tensor:
-                ax = axis if axis >= 0 else axis + x.dim()
-                lead = int(np.prod(x.shape[:ax])) if ax > 0 else 1
-                return x.reshape(lead, -1)
-
-            return flatten
+            return partial(_flatten, axis=int(attrs.get("axis", 1)))  # type: ignore[arg-type]
         if op == "Reshape":
-            shape = self._static_ints(node.input[1], label, "target shape")
-            allowzero = int(attrs.get("allowzero", 0))  # type: ignore[arg-type]
-            return self._reshape(shape, allowzero, label)
+            return partial(
+                _reshape,
+                shape=self._static_ints(node.input[1], label, "target shape"),
+                allowzero=int(attrs.get("allowzero", 0)),  # type: ignore[arg-type]
+                declared_batch=self.declared_batch,
+            )
         if op in ("Squeeze", "Unsqueeze"):
             if "axes" in attrs:
                 axes = tuple(int(a) for a in attrs["axes"])  # type: ignore[union-attr]
@@ -314,88 +401,13 @@ class ONNXModule(torch.nn.Module):
                 axes = self._static_ints(node.input[1], label, "axes")
             else:
                 axes = ()
-            return self._squeeze(axes, label) if op == "Squeeze" else self._unsqueeze(axes)
+            if op == "Squeeze":
+                return partial(_squeeze, axes=axes, where=f"ONNX file {self.source}: {label}")
+            return partial(_unsqueeze, axes=axes)
         raise ValueError(
             f"ONNX file {self.source}: unsupported operator {op!r} in {label}; "
             f"supported: {', '.join(SUPPORTED_OPS)}"
         )
-
-    def _gemm(self, attrs: dict[str, object], has_c: bool) -> Callable[..., torch.Tensor]:
-        alpha = float(attrs.get("alpha", 1.0))  # type: ignore[arg-type]
-        beta = float(attrs.get("beta", 1.0))  # type: ignore[arg-type]
-        trans_a = int(attrs.get("transA", 0))  # type: ignore[arg-type]
-        trans_b = int(attrs.get("transB", 0))  # type: ignore[arg-type]
-
-        def gemm(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-            if trans_a:
-                a = a.transpose(0, 1)
-            if trans_b and alpha == 1.0 and (c is None or (beta == 1.0 and c.dim() <= 1)):
-                # Fast path for the layout torch exports: y = a @ b.T + c.
-                return F.linear(a, b, c)
-            y = a @ (b.transpose(0, 1) if trans_b else b)
-            if alpha != 1.0:
-                y = alpha * y
-            if c is not None:
-                y = y + (beta * c if beta != 1.0 else c)
-            return y
-
-        if not has_c:
-            return lambda a, b, *_: gemm(a, b, None)
-        return gemm
-
-    def _reshape(
-        self, shape: tuple[int, ...], allowzero: int, label: str
-    ) -> Callable[[torch.Tensor], torch.Tensor]:
-        declared = self.declared_batch
-
-        def reshape(x: torch.Tensor, *_: object) -> torch.Tensor:
-            target = list(shape)
-            for i, s in enumerate(target):
-                if s == 0 and not allowzero:
-                    target[i] = x.shape[i]
-            # A graph exported for a fixed batch (1, D) bakes that batch size into its
-            # reshape constants; keep the actual batch size in the leading position.
-            if (
-                declared is not None
-                and x.dim() >= 1
-                and target
-                and target[0] == declared
-                and x.shape[0] != declared
-                and -1 not in target[1:]
-            ):
-                target[0] = x.shape[0]
-            return x.reshape(target)
-
-        return reshape
-
-    def _squeeze(self, axes: tuple[int, ...], label: str) -> Callable[[torch.Tensor], torch.Tensor]:
-        source = self.source
-
-        def squeeze(x: torch.Tensor, *_: object) -> torch.Tensor:
-            dims = axes or tuple(i for i, s in enumerate(x.shape) if s == 1)
-            dims = tuple(sorted((d if d >= 0 else d + x.dim()) for d in dims))
-            for d in dims:
-                if x.shape[d] != 1:
-                    raise ValueError(
-                        f"ONNX file {source}: {label} squeezes axis {d} of size "
-                        f"{x.shape[d]} (input shape {tuple(x.shape)}); only size-1 axes "
-                        "can be squeezed (the graph may assume a batch of 1)"
-                    )
-            for d in reversed(dims):
-                x = x.squeeze(d)
-            return x
-
-        return squeeze
-
-    @staticmethod
-    def _unsqueeze(axes: tuple[int, ...]) -> Callable[[torch.Tensor], torch.Tensor]:
-        def unsqueeze(x: torch.Tensor, *_: object) -> torch.Tensor:
-            rank = x.dim() + len(axes)
-            for d in sorted(a if a >= 0 else a + rank for a in axes):
-                x = x.unsqueeze(d)
-            return x
-
-        return unsqueeze
 
     # ------------------------------------------------------------------ evaluation
     @property

@@ -254,3 +254,15 @@ def test_chunked_evaluation_matches_whole_batch(reference_dir):
     torch.testing.assert_close(g, g_whole, atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="chunk_size"):
         load_onnx(path, chunk_size=0)
+
+
+@pytest.mark.reference
+def test_module_pickles_and_deep_copies(reference_dir):
+    # Multi-process samplers pickle the model; the converted network must survive that.
+    import copy
+    import pickle
+
+    net = load_onnx(reference_dir / "hssm_networks" / "ddm_lan.onnx", chunk_size=64)
+    x = torch.from_numpy(_box_rows("ddm_lan", 100, np.random.default_rng(7)))
+    for clone in (pickle.loads(pickle.dumps(net)), copy.deepcopy(net)):
+        torch.testing.assert_close(clone(x), net(x), atol=0, rtol=0)

@@ -141,12 +141,12 @@ def _resolve_loglik(
     is_net = isinstance(loglik, (torch.nn.Module, str, Path))
     if loglik_kind is None:
         if loglik is None:
-            try:
-                from hssm_torch.likelihoods import get_likelihood
+            from hssm_torch.likelihoods import get_likelihood
 
+            try:
                 get_likelihood(info.name)
                 loglik_kind = "analytical"
-            except (ImportError, ValueError, KeyError):
+            except (ValueError, KeyError):
                 loglik_kind = "approx_differentiable"
         else:
             loglik_kind = "approx_differentiable" if is_net else "analytical"

@@ -91,11 +91,33 @@ def predictive_data():
     return idata, data
 
 
+def n_choice_data():
+    """Three-choice LBA data (responses 0, 1, 2) and jittered predictive draws."""
+    base = {"A": 0.3, "b": 0.5, "v0": 0.15, "v1": 0.3, "v2": 0.45, "t": 0.2}
+    n, s = 600, CHAINS * DRAWS
+    res = simulate("lba3", base, n, seed=4)
+    observed = np.stack([res.rt[0].numpy(), res.response[0].numpy()], -1).astype(float)
+    rng = np.random.default_rng(5)
+    theta = {
+        k: torch.as_tensor(v + rng.normal(0, 0.01, s), dtype=torch.float32) for k, v in base.items()
+    }
+    pred = simulate("lba3", theta, n, seed=6)
+    predicted = np.stack([pred.rt.numpy(), pred.response.numpy()], -1).astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return az.from_dict(
+            posterior_predictive={"rt,response": predicted.reshape(CHAINS, DRAWS, n, 2)},
+            observed_data={"rt,response": observed},
+            dims={"rt,response": ["__obs__", "rt,response_dim"]},
+        )
+
+
 def main() -> None:
     torch.set_num_threads(1)
     idata, data = predictive_data()
     _save(plot_predictive(idata=idata, data=data, col="difficulty"), "plotting_predictive.png")
     _save(plot_predictive(idata=idata, kind="kde"), "plotting_predictive_kde.png")
+    _save(plot_predictive(idata=n_choice_data()), "plotting_predictive_lba3.png")
     _save(
         plot_quantile_probability(idata=idata, data=data, cond="difficulty"),
         "plotting_quantile_probability.png",

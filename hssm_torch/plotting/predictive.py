@@ -206,7 +206,8 @@ def plot_predictive(
         At most this many predictive draws (chosen at random with ``seed``); ``None`` = all.
     col:
         A column of ``data``: one panel per level (two-choice models), or one column of
-        panels per level (n-choice models, one row per response).
+        panels per level (n-choice models, one row per response; without ``col`` the
+        responses stand side by side).
     col_wrap:
         Panels per row for two-choice facets.
     ci:
@@ -284,7 +285,8 @@ def plot_predictive(
         nrows = math.ceil(n_levels / ncols)
     else:
         n_panels = n_levels * len(choices)
-        ncols, nrows = n_levels, len(choices)
+        # one row per response and one column per level; without levels, responses side by side
+        ncols, nrows = (n_levels, len(choices)) if n_levels > 1 else (len(choices), 1)
     if ax is not None:
         if n_panels != 1:
             raise ValueError(
@@ -350,7 +352,7 @@ def plot_predictive(
             panel.set_ylabel("density")
         else:
             for i, c in enumerate(choices):
-                panel = axes[i, j]
+                panel = axes[i, j] if n_levels > 1 else axes[0, i]
                 _draw_panel(panel, x_rt, curves(obs_l, c), curves(pred_l, c), kind=kind, q=q, ci=ci)
                 label = _level_label(col, level)
                 panel.set_title(f"response {c}" + (f", {label}" if label else ""))

@@ -210,3 +210,14 @@ def test_model_choices_give_a_panel_to_unobserved_responses():
     assert [ax.get_title() for ax in fig.axes] == ["response 0", "response 1", "response 2"]
     x, y = fig.axes[2].lines[1].get_data()  # observed curve of the never-seen response
     assert np.all(y == 0)
+
+
+def test_n_choice_without_levels_is_one_row():
+    rng = np.random.default_rng(8)
+    observed = fake_trials(rng, (90,), choices=(0, 1, 2))
+    predicted = fake_trials(rng, (1, 5, 90), choices=(0, 1, 2))
+    fig = plot_predictive(idata=make_idata(observed, predicted))
+    rows = {ax.get_subplotspec().rowspan.start for ax in fig.axes}
+    assert rows == {0} and len(fig.axes) == 3
+    assert [ax.get_ylabel() for ax in fig.axes] == ["density", "", ""]
+    assert all(ax.get_xlabel() == "RT (s)" for ax in fig.axes)

@@ -100,7 +100,8 @@ def run_nuts(
     stats : dict
         ``lp, diverging, step_size, n_steps, tree_depth, acceptance_rate`` -> ``(chains, draws)``.
     timing : dict
-        ``sampling_time`` (seconds, all chains, warm-up included).
+        ``sampling_time`` (seconds, all chains, warm-up included) and ``n_leapfrog_total``
+        (gradient evaluations, warm-up included).
     """
     site_names = [s.name for s in builder.sites]
     samples: dict[str, list[np.ndarray]] = {n: [] for n in site_names}
@@ -108,6 +109,7 @@ def run_nuts(
         k: [] for k in ("lp", "diverging", "step_size", "n_steps", "tree_depth", "acceptance_rate")
     }
     t0 = time.perf_counter()
+    n_leapfrog_total = 0
     for c in range(chains):
         chain_seed = None if seed is None else int(seed) + c
         if chain_seed is not None:
@@ -143,6 +145,7 @@ def run_nuts(
                 m_prev, t_prev = kernel._mean_accept_prob, kernel._t
                 kernel.n_leapfrog = 0
                 params = kernel.sample(params)
+                n_leapfrog_total += kernel.n_leapfrog
                 bar.update(1)
                 if i < tune:
                     continue
@@ -166,7 +169,7 @@ def run_nuts(
             samples[name].append(np.stack(chain_draws[name]))
         for k in stats:
             stats[k].append(np.asarray(st[k]))
-    timing = {"sampling_time": time.perf_counter() - t0}
+    timing = {"sampling_time": time.perf_counter() - t0, "n_leapfrog_total": n_leapfrog_total}
     return (
         {k: np.stack(v) for k, v in samples.items()},
         {k: np.stack(v) for k, v in stats.items()},

@@ -473,6 +473,7 @@ class HSSM:
         idata, near = build_idata(self, samples, stats, log_likelihood=log_likelihood)
         idata.attrs.update(
             {"sampler": "pyro NUTS", "sampling_time": timing["sampling_time"],
+             "n_leapfrog_total": timing["n_leapfrog_total"],
              "tuning_steps": tune, "seed": -1 if seed is None else seed}
         )
         check_fit(self, idata, near)

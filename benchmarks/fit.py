@@ -1,0 +1,243 @@
+"""Fitting benchmark: wall time and ESS per second, hssm-torch (Pyro NUTS) vs HSSM 0.5.
+
+Cases (2 chains, 1000 tune, 1000 draws by default):
+  (i)   ddm, analytical likelihood, 500 trials, one value per parameter
+  (ii)  ddm, analytical, 10 participants x 100 trials, v ~ 1 + x + (1|participant_id)
+  (iii) angle with a LAN (HSSM's published angle_lan.onnx), 1,000 trials
+
+For each: model build time, sampling time (all chains, warm-up included), minimum bulk ESS
+over every posterior element (group effects included), ESS/s = min ESS / sampling time,
+and total (build + sampling). Where the time goes: the cost of one gradient of the log
+density (Pyro trace + likelihood, JIT) and of the likelihood alone, times the number of
+leapfrog steps, against the sampling time; the rest is Pyro's per-step NUTS overhead.
+
+HSSM runs in the same process tree through $PEER_PYTHON (HSSM 0.5 venv) on the same data
+(PyMC NUTS for (i), numpyro for (ii) and (iii), p_outlier=None); its ESS is computed here
+with the same ArviZ estimator. Without PEER_PYTHON the comparison is skipped (printed).
+
+    python benchmarks/fit.py                 # all cases, full settings
+    python benchmarks/fit.py --cases i --draws 300 --tune 300
+Results: benchmarks/results/fit.json (written to a temporary name, then renamed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+ANGLE_LAN = Path(os.environ.get("HSSMT_REFERENCE_DIR", ROOT.parent / "shared" / "reference")) / (
+    "hssm_networks/angle_lan.onnx"
+)
+COMMON = ["v_Intercept", "v_x", "v_1|participant_id", "v_1|participant_id_sigma",
+          "v", "a", "z", "t", "theta"]
+
+PEER_SCRIPT = r"""
+import json, sys, time, warnings
+warnings.filterwarnings("ignore")
+import numpy as np, pandas as pd
+t0 = time.perf_counter()
+import hssm
+args = json.loads(sys.argv[1])
+df = pd.read_csv(args["csv"])
+kw = dict(model=args["model"], p_outlier=None)
+if args.get("formula"):
+    kw["include"] = [{"name": "v", "formula": args["formula"]}]
+if args.get("onnx"):
+    kw.update(loglik_kind="approx_differentiable", loglik=args["onnx"])
+t1 = time.perf_counter()
+model = hssm.HSSM(data=df, **kw)
+t2 = time.perf_counter()
+idata = model.sample(sampler=args["sampler"], chains=args["chains"], draws=args["draws"],
+                     tune=args["tune"], cores=1, random_seed=1, progressbar=False)
+t3 = time.perf_counter()
+post = idata["posterior"]
+arrays = {k: np.asarray(post[k].values) for k in post.data_vars if k in args["keep"]}
+np.savez(args["out"], **arrays)
+div = int(np.asarray(idata["sample_stats"]["diverging"].values).sum())
+print(json.dumps({"import_s": t1 - t0, "build_s": t2 - t1, "sample_s": t3 - t2, "divergences": div}))
+"""
+
+
+def simulate(model: str, theta: np.ndarray, seed: int) -> pd.DataFrame:
+    from simulators.simulate import simulate as sim
+
+    res = sim(model, torch.tensor(theta, dtype=torch.float64), 1, seed=seed, dtype=torch.float64)
+    return pd.DataFrame({"rt": res.rt[:, 0].numpy(), "response": res.response[:, 0].numpy().astype(float)})
+
+
+def make_case(case: str) -> tuple[pd.DataFrame, dict]:
+    rng = np.random.default_rng(0)
+    if case == "i":
+        df = simulate("ddm", np.tile([0.8, 1.0, 0.45, 0.3], (500, 1)), 1)
+        return df, {"model": "ddm"}
+    if case == "ii":
+        pid = np.repeat(np.arange(10), 100)
+        x = rng.normal(size=1000)
+        u = rng.normal(0, 0.5, 10)
+        v = 0.5 + 0.8 * x + u[pid]
+        theta = np.column_stack([v, np.full(1000, 1.0), np.full(1000, 0.5), np.full(1000, 0.3)])
+        df = simulate("ddm", theta, 2).assign(x=x, participant_id=pid)
+        return df, {"model": "ddm", "formula": "v ~ 1 + x + (1|participant_id)"}
+    if case == "iii":
+        df = simulate("angle", np.tile([0.6, 1.2, 0.5, 0.3, 0.3], (1000, 1)), 3)
+        return df, {"model": "angle", "onnx": str(ANGLE_LAN)}
+    raise ValueError(f"--cases: unknown case {case!r}; expected i, ii, iii")
+
+
+def min_bulk_ess(post_arrays: dict[str, np.ndarray]) -> float:
+    ds = az.convert_to_dataset({k: v for k, v in post_arrays.items()})
+    ess = az.ess(ds, method="bulk")
+    return float(min(np.nanmin(ess[k].values) for k in ess.data_vars))
+
+
+def gradient_costs(model, reps: int = 20) -> dict[str, float]:
+    """Seconds per gradient of the full log density (JIT) and of the likelihood alone."""
+    from pyro.infer.mcmc.util import initialize_model
+    from pyro.ops.integrator import potential_grad
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        init, pot, _, _ = initialize_model(model.pyro_model, jit_compile=True, skip_jit_warnings=True)
+        for _ in range(3):
+            potential_grad(pot, init)
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            potential_grad(pot, init)
+        t_grad = (time.perf_counter() - t0) / reps
+    b = model.builder
+    vals = {k: v.clone().requires_grad_(True) for k, v in b.init_values().items()}
+    theta = b.theta(vals).detach().requires_grad_(True)
+    rt, resp = b.obs[:, 0], b.obs[:, 1]
+    for _ in range(3):
+        model._loglik(rt, resp, theta).sum().backward()
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        model._loglik(rt, resp, theta).sum().backward()
+    t_lik = (time.perf_counter() - t0) / reps
+    return {"grad_s": t_grad, "likelihood_grad_s": t_lik}
+
+
+def run_ours(case: str, df: pd.DataFrame, meta: dict, args) -> dict:
+    from hssm_torch.model import HSSM
+
+    t0 = time.perf_counter()
+    kw = {}
+    if meta.get("formula"):
+        kw["include"] = [{"name": "v", "formula": meta["formula"]}]
+    if meta.get("onnx"):
+        kw.update(loglik_kind="approx_differentiable", loglik=meta["onnx"])
+    model = HSSM(df, meta["model"], **kw)
+    build = time.perf_counter() - t0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idata = model.sample(chains=args.chains, draws=args.draws, tune=args.tune, seed=1,
+                             progress=False)
+    sampling = float(idata.attrs["sampling_time"])
+    n_lf = int(idata.attrs["n_leapfrog_total"])
+    post = {k: idata.posterior[k].values for k in model.var_names}
+    ess = min_bulk_ess(post)
+    costs = gradient_costs(model)
+    grad_total = costs["grad_s"] * n_lf
+    return {
+        "build_s": build, "sampling_s": sampling, "total_s": build + sampling,
+        "min_bulk_ess": ess, "ess_per_s": ess / sampling, "ess_per_s_total": ess / (build + sampling),
+        "divergences": int(idata.sample_stats["diverging"].sum()),
+        "max_rhat": float(az.rhat(idata, var_names=model.var_names).to_array().max()),
+        "n_leapfrog_total": n_lf, **costs,
+        "time_in_gradients_s": grad_total,
+        "time_in_likelihood_s": costs["likelihood_grad_s"] * n_lf,
+        "pyro_overhead_per_step_ms": 1e3 * max(sampling - grad_total, 0.0) / max(n_lf, 1),
+        "grad_overhead_per_step_ms": 1e3 * (costs["grad_s"] - costs["likelihood_grad_s"]),
+    }
+
+
+def run_peer(case: str, df: pd.DataFrame, meta: dict, args) -> dict | None:
+    peer = os.environ.get("PEER_PYTHON")
+    if not peer:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = Path(tmp) / "data.csv"
+        df.to_csv(csv, index=False)
+        out = Path(tmp) / "post.npz"
+        cfg = {"csv": str(csv), "out": str(out), "model": meta["model"],
+               "formula": meta.get("formula"), "onnx": meta.get("onnx"),
+               "sampler": "pymc" if case == "i" else "numpyro",
+               "chains": args.chains, "draws": args.draws, "tune": args.tune, "keep": COMMON}
+        env = dict(os.environ, JAX_PLATFORMS="cpu", OMP_NUM_THREADS="1")
+        proc = subprocess.run([peer, "-W", "ignore", "-c", PEER_SCRIPT, json.dumps(cfg)],
+                              capture_output=True, text=True, env=env, timeout=3600)
+        if proc.returncode != 0:
+            return {"error": proc.stderr[-2000:]}
+        res = json.loads(proc.stdout.strip().splitlines()[-1])
+        with np.load(out) as npz:
+            post = {k: npz[k] for k in npz.files}
+    res["min_bulk_ess"] = min_bulk_ess(post)
+    res["ess_per_s"] = res["min_bulk_ess"] / res["sample_s"]
+    res["total_s"] = res["build_s"] + res["sample_s"]
+    res["ess_per_s_total"] = res["min_bulk_ess"] / res["total_s"]
+    res["sampler"] = cfg["sampler"]
+    return res
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cases", default="i,ii,iii")
+    parser.add_argument("--chains", type=int, default=2)
+    parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument("--tune", type=int, default=1000)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "fit.json")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    results = {"settings": vars(args) | {"out": str(args.out)},
+               "load_average": os.getloadavg(), "cases": {}}
+    if not os.environ.get("PEER_PYTHON"):
+        print("PEER_PYTHON not set: HSSM comparison skipped")
+    for case in args.cases.split(","):
+        if case == "iii" and not ANGLE_LAN.is_file():
+            print(f"case iii skipped: {ANGLE_LAN} not found")
+            continue
+        df, meta = make_case(case)
+        ours = run_ours(case, df, meta, args)
+        peer = run_peer(case, df, meta, args)
+        entry = {"n_trials": len(df), **meta, "hssm_torch": ours, "hssm": peer}
+        line = (f"({case}) hssm-torch: sampling {ours['sampling_s']:.1f} s, total {ours['total_s']:.1f} s, "
+                f"min ESS {ours['min_bulk_ess']:.0f}, {ours['ess_per_s']:.1f} ESS/s; "
+                f"grad {1e3 * ours['grad_s']:.2f} ms (likelihood {1e3 * ours['likelihood_grad_s']:.2f} ms), "
+                f"{ours['n_leapfrog_total']} leapfrog steps, Pyro overhead "
+                f"{ours['pyro_overhead_per_step_ms']:.2f} ms/step")
+        print(line)
+        if peer and "error" not in peer:
+            entry["ratio_ess_per_s"] = ours["ess_per_s"] / peer["ess_per_s"]
+            entry["ratio_ess_per_s_total"] = ours["ess_per_s_total"] / peer["ess_per_s_total"]
+            print(f"({case}) HSSM ({peer['sampler']}): sample() {peer['sample_s']:.1f} s, min ESS "
+                  f"{peer['min_bulk_ess']:.0f}, {peer['ess_per_s']:.1f} ESS/s -> ratio "
+                  f"{entry['ratio_ess_per_s']:.2f} (total incl. build: {entry['ratio_ess_per_s_total']:.2f})")
+        elif peer:
+            print(f"({case}) HSSM failed: {peer['error'][-500:]}")
+        results["cases"][case] = entry
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=args.out.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(results, fh, indent=2, default=float)
+    os.replace(tmp, args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

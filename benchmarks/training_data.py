@@ -51,6 +51,7 @@ t0 = time.perf_counter()
 data = TrainingDataGenerator(cfg).generate_data_training(save=False)
 dt = time.perf_counter() - t0
 print(json.dumps({"seconds": dt, "n_theta": n_theta, "rows": int(data["lan_data"].shape[0]),
+                  "theta": data["theta"].tolist(),
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -77,6 +78,8 @@ def worker(spec: dict) -> dict:
         return res
 
     gen_mod._simulate = timed
+    if "theta" in spec:
+        return _worker_given_theta(spec, timed)
     cfg = GeneratorConfig(
         model=spec["model"], n_parameter_sets=spec["n_theta"], n_simulations=spec["n_sim"],
         n_training_rows=spec["n_rows"], n_shards=1, seed=spec.get("seed", 0), output_dir="unused",
@@ -102,6 +105,49 @@ def worker(spec: dict) -> dict:
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     if spec["device"].startswith("cuda"):
+        out["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def _worker_given_theta(spec: dict, simulate_fn) -> dict:
+    """The generator's per-chunk work (simulate, filter, LAN/CPN/OPN labels) on given θ."""
+    import resource
+
+    import torch
+
+    from simulators.training_data import GeneratorConfig, cpn_targets, lan_rows, opn_targets
+
+    theta = torch.tensor(spec["theta"], dtype=torch.float32)
+    cfg = GeneratorConfig(
+        model=spec["model"], n_parameter_sets=len(theta), n_simulations=spec["n_sim"],
+        n_training_rows=spec["n_rows"], n_shards=1, seed=0, output_dir="unused",
+        device=spec["device"], chunk_size=spec["chunk_size"], progress=False,
+    )
+    device = torch.device(spec["device"])
+    sim = 0.0
+    t0 = time.perf_counter()
+    for i in range(0, len(theta), cfg.chunk_size):
+        th = theta[i : i + cfg.chunk_size].to(device)
+        t = time.perf_counter()
+        res = simulate_fn(cfg, th, 1234 + i)
+        sim += time.perf_counter() - t
+        rt, resp, om = res.rt, res.response, res.omitted
+        cfg.filters.keep(cfg.filters.evaluate(rt, resp, om, cfg.spec.choices))
+        g = torch.Generator(device=device).manual_seed(i)
+        lan_rows(rt, resp, om, cfg.spec.choices, cfg.n_training_rows, max_t=cfg.max_t,
+                 recipe=cfg.lan, generator=g)
+        cpn_targets(resp, om, cfg.spec.choices)
+        opn_targets(rt, om, cfg.opn.draw(th.shape[0], g, device))
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    total = time.perf_counter() - t0
+    spec = {k: v for k, v in spec.items() if k != "theta"}
+    out = {**spec, "theta_source": "peer", "seconds": total,
+           "seconds_per_theta": total / len(theta), "theta_per_second": len(theta) / total,
+           "simulation_seconds": sim, "label_seconds": total - sim,
+           "label_seconds_per_drawn_theta": (total - sim) / len(theta), "n_drawn": len(theta),
+           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if device.type == "cuda":
         out["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return out
 
@@ -146,44 +192,58 @@ def main(argv: list[str] | None = None) -> None:
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     peer = os.environ.get("PEER_PYTHON")
     results: dict = {"settings": vars(args) | {"worker": None}, "ours": [], "peer": [], "ratio": {}}
+    def show(tag, r):
+        if "error" in r:
+            print(f"{tag}: FAILED\n{r['error']}")
+            return
+        print(
+            f"{tag}: {r['seconds_per_theta']:.2f} s/θ ({r['theta_per_second']:.3f} θ/s; "
+            f"simulation {r['simulation_seconds']:.1f} s, labels "
+            f"{r['label_seconds_per_drawn_theta'] * 1e3:.0f} ms per θ drawn), peak RSS "
+            f"{r['peak_rss_mb']:.0f} MB"
+            + (f", CUDA peak {r['cuda_peak_mb']:.0f} MB" if "cuda_peak_mb" in r else "")
+            + f" [load {r['load_avg_1min']:.1f}]"
+        )
+
     for model in args.models:
+        peer_theta = None
+        if peer:
+            load = os.getloadavg()[0]
+            p = _run_peer(peer, model, args.n_theta, args.n_sim, args.n_rows, args.timeout)
+            p["load_avg_1min"] = load
+            peer_theta = p.pop("theta", None)
+            results["peer"].append(p)
+            if "error" in p:
+                print(f"peer  {model}: FAILED\n{p['error']}")
+            else:
+                print(f"peer  {model:6s} cpu  ssm-simulators (its own θ): "
+                      f"{p['seconds_per_theta']:.2f} s/θ, peak RSS {p['peak_rss_mb']:.0f} MB "
+                      f"[load {load:.1f}]")
+        else:
+            print(f"peer  {model}: comparison skipped (PEER_PYTHON not set)")
         for device in devices:
             for chunk in args.chunk_sizes:
                 spec = {"model": model, "device": device, "n_theta": args.n_theta,
                         "n_sim": args.n_sim, "n_rows": args.n_rows, "chunk_size": chunk,
                         "load_avg_1min": os.getloadavg()[0]}
                 r = _run_worker(spec, args.timeout)
+                r.setdefault("theta_source", "own")
                 results["ours"].append(r)
-                if "error" in r:
-                    print(f"ours {model} {device} chunk={chunk}: FAILED\n{r['error']}")
-                    continue
-                print(
-                    f"ours  {model:6s} {device:4s} chunk={chunk}: {r['seconds_per_theta']:.2f} s/θ "
-                    f"({r['theta_per_second']:.3f} θ/s; simulation {r['simulation_seconds']:.1f} s, "
-                    f"labels {r['label_seconds_per_drawn_theta']*1e3:.0f} ms per θ drawn), "
-                    f"peak RSS {r['peak_rss_mb']:.0f} MB"
-                    + (f", CUDA peak {r['cuda_peak_mb']:.0f} MB" if "cuda_peak_mb" in r else "")
-                    + f" [load {spec['load_avg_1min']:.1f}]"
-                )
-        if peer:
-            p = _run_peer(peer, model, args.n_theta, args.n_sim, args.n_rows, args.timeout)
-            p["load_avg_1min"] = os.getloadavg()[0]
-            results["peer"].append(p)
-            if "error" in p:
-                print(f"peer  {model}: FAILED\n{p['error']}")
-                continue
-            print(f"peer  {model:6s} cpu  ssm-simulators: {p['seconds_per_theta']:.2f} s/θ, "
-                  f"peak RSS {p['peak_rss_mb']:.0f} MB [load {p['load_avg_1min']:.1f}]")
-            ours_cpu = [r for r in results["ours"]
-                        if r["model"] == model and r["device"] == "cpu" and "error" not in r]
-            if ours_cpu:
-                best = min(r["seconds_per_theta"] for r in ours_cpu)
-                ratio = p["seconds_per_theta"] / best
-                results["ratio"][model] = ratio
-                print(f"ratio {model}: ssm-simulators s/θ / ours (CPU) s/θ = {ratio:.2f} "
-                      f"({'faster' if ratio > 1 else 'slower'}; goal >= 3)")
-        else:
-            print(f"peer  {model}: comparison skipped (PEER_PYTHON not set)")
+                show(f"ours  {model:6s} {device:4s} chunk={chunk} (own θ)", r)
+            if peer_theta is not None:
+                spec = {"model": model, "device": device, "n_theta": len(peer_theta),
+                        "n_sim": args.n_sim, "n_rows": args.n_rows,
+                        "chunk_size": max(args.chunk_sizes), "theta": peer_theta,
+                        "load_avg_1min": os.getloadavg()[0]}
+                r = _run_worker(spec, args.timeout)
+                results["ours"].append(r)
+                show(f"ours  {model:6s} {device:4s} chunk={spec['chunk_size']} (peer's θ)", r)
+                p = results["peer"][-1]
+                if device == "cpu" and "error" not in r and "error" not in p:
+                    ratio = p["seconds_per_theta"] / r["seconds_per_theta"]
+                    results["ratio"][model] = ratio
+                    print(f"ratio {model}: ssm-simulators s/θ ÷ ours (CPU, same θ) s/θ = "
+                          f"{ratio:.2f} (goal >= 3)")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")

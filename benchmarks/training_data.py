@@ -81,9 +81,16 @@ def worker(spec: dict) -> dict:
     if "theta" in spec:
         return _worker_given_theta(spec, timed)
     cfg = GeneratorConfig(
-        model=spec["model"], n_parameter_sets=spec["n_theta"], n_simulations=spec["n_sim"],
-        n_training_rows=spec["n_rows"], n_shards=1, seed=spec.get("seed", 0), output_dir="unused",
-        device=spec["device"], chunk_size=spec["chunk_size"], progress=False,
+        model=spec["model"],
+        n_parameter_sets=spec["n_theta"],
+        n_simulations=spec["n_sim"],
+        n_training_rows=spec["n_rows"],
+        n_shards=1,
+        seed=spec.get("seed", 0),
+        output_dir="unused",
+        device=spec["device"],
+        chunk_size=spec["chunk_size"],
+        progress=False,
     )
     t0 = time.perf_counter()
     arrays, rec = generate_shard(cfg, 0)
@@ -119,9 +126,16 @@ def _worker_given_theta(spec: dict, simulate_fn) -> dict:
 
     theta = torch.tensor(spec["theta"], dtype=torch.float32)
     cfg = GeneratorConfig(
-        model=spec["model"], n_parameter_sets=len(theta), n_simulations=spec["n_sim"],
-        n_training_rows=spec["n_rows"], n_shards=1, seed=0, output_dir="unused",
-        device=spec["device"], chunk_size=spec["chunk_size"], progress=False,
+        model=spec["model"],
+        n_parameter_sets=len(theta),
+        n_simulations=spec["n_sim"],
+        n_training_rows=spec["n_rows"],
+        n_shards=1,
+        seed=0,
+        output_dir="unused",
+        device=spec["device"],
+        chunk_size=spec["chunk_size"],
+        progress=False,
     )
     device = torch.device(spec["device"])
     sim = 0.0
@@ -134,19 +148,34 @@ def _worker_given_theta(spec: dict, simulate_fn) -> dict:
         rt, resp, om = res.rt, res.response, res.omitted
         cfg.filters.keep(cfg.filters.evaluate(rt, resp, om, cfg.spec.choices))
         g = torch.Generator(device=device).manual_seed(i)
-        lan_rows(rt, resp, om, cfg.spec.choices, cfg.n_training_rows, max_t=cfg.max_t,
-                 recipe=cfg.lan, generator=g)
+        lan_rows(
+            rt,
+            resp,
+            om,
+            cfg.spec.choices,
+            cfg.n_training_rows,
+            max_t=cfg.max_t,
+            recipe=cfg.lan,
+            generator=g,
+        )
         cpn_targets(resp, om, cfg.spec.choices)
         opn_targets(rt, om, cfg.opn.draw(th.shape[0], g, device))
     if device.type == "cuda":
         torch.cuda.synchronize()
     total = time.perf_counter() - t0
     spec = {k: v for k, v in spec.items() if k != "theta"}
-    out = {**spec, "theta_source": "peer", "seconds": total,
-           "seconds_per_theta": total / len(theta), "theta_per_second": len(theta) / total,
-           "simulation_seconds": sim, "label_seconds": total - sim,
-           "label_seconds_per_drawn_theta": (total - sim) / len(theta), "n_drawn": len(theta),
-           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    out = {
+        **spec,
+        "theta_source": "peer",
+        "seconds": total,
+        "seconds_per_theta": total / len(theta),
+        "theta_per_second": len(theta) / total,
+        "simulation_seconds": sim,
+        "label_seconds": total - sim,
+        "label_seconds_per_drawn_theta": (total - sim) / len(theta),
+        "n_drawn": len(theta),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
     if device.type == "cuda":
         out["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return out
@@ -192,6 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     peer = os.environ.get("PEER_PYTHON")
     results: dict = {"settings": vars(args) | {"worker": None}, "ours": [], "peer": [], "ratio": {}}
+
     def show(tag, r):
         if "error" in r:
             print(f"{tag}: FAILED\n{r['error']}")
@@ -216,25 +246,39 @@ def main(argv: list[str] | None = None) -> None:
             if "error" in p:
                 print(f"peer  {model}: FAILED\n{p['error']}")
             else:
-                print(f"peer  {model:6s} cpu  ssm-simulators (its own θ): "
-                      f"{p['seconds_per_theta']:.2f} s/θ, peak RSS {p['peak_rss_mb']:.0f} MB "
-                      f"[load {load:.1f}]")
+                print(
+                    f"peer  {model:6s} cpu  ssm-simulators (its own θ): "
+                    f"{p['seconds_per_theta']:.2f} s/θ, peak RSS {p['peak_rss_mb']:.0f} MB "
+                    f"[load {load:.1f}]"
+                )
         else:
             print(f"peer  {model}: comparison skipped (PEER_PYTHON not set)")
         for device in devices:
             for chunk in args.chunk_sizes:
-                spec = {"model": model, "device": device, "n_theta": args.n_theta,
-                        "n_sim": args.n_sim, "n_rows": args.n_rows, "chunk_size": chunk,
-                        "load_avg_1min": os.getloadavg()[0]}
+                spec = {
+                    "model": model,
+                    "device": device,
+                    "n_theta": args.n_theta,
+                    "n_sim": args.n_sim,
+                    "n_rows": args.n_rows,
+                    "chunk_size": chunk,
+                    "load_avg_1min": os.getloadavg()[0],
+                }
                 r = _run_worker(spec, args.timeout)
                 r.setdefault("theta_source", "own")
                 results["ours"].append(r)
                 show(f"ours  {model:6s} {device:4s} chunk={chunk} (own θ)", r)
             if peer_theta is not None:
-                spec = {"model": model, "device": device, "n_theta": len(peer_theta),
-                        "n_sim": args.n_sim, "n_rows": args.n_rows,
-                        "chunk_size": max(args.chunk_sizes), "theta": peer_theta,
-                        "load_avg_1min": os.getloadavg()[0]}
+                spec = {
+                    "model": model,
+                    "device": device,
+                    "n_theta": len(peer_theta),
+                    "n_sim": args.n_sim,
+                    "n_rows": args.n_rows,
+                    "chunk_size": max(args.chunk_sizes),
+                    "theta": peer_theta,
+                    "load_avg_1min": os.getloadavg()[0],
+                }
                 r = _run_worker(spec, args.timeout)
                 results["ours"].append(r)
                 show(f"ours  {model:6s} {device:4s} chunk={spec['chunk_size']} (peer's θ)", r)
@@ -242,8 +286,10 @@ def main(argv: list[str] | None = None) -> None:
                 if device == "cpu" and "error" not in r and "error" not in p:
                     ratio = p["seconds_per_theta"] / r["seconds_per_theta"]
                     results["ratio"][model] = ratio
-                    print(f"ratio {model}: ssm-simulators s/θ ÷ ours (CPU, same θ) s/θ = "
-                          f"{ratio:.2f} (goal >= 3)")
+                    print(
+                        f"ratio {model}: ssm-simulators s/θ ÷ ours (CPU, same θ) s/θ = "
+                        f"{ratio:.2f} (goal >= 3)"
+                    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")

@@ -71,7 +71,10 @@ def _hydra_main(cfg: DictConfig) -> None:
     man = run(cfg)
     logger.info(
         "%s: %d of %d shards, %d parameter sets (%s)",
-        man["model"], len(man["shards"]), man["n_shards"], man["totals"]["n_theta"],
+        man["model"],
+        len(man["shards"]),
+        man["n_shards"],
+        man["totals"]["n_theta"],
         "complete" if man["complete"] else "incomplete",
     )
 

@@ -154,21 +154,30 @@ class GeneratorConfig:
                 "times; LAN targets are undefined for it"
             )
         if isinstance(self.lan, Mapping):
-            self.lan = LANRecipe(**{k: tuple(v) if k == "mixture" else v for k, v in self.lan.items()})
+            lan_kw: dict[str, Any] = dict(self.lan)
+            if "mixture" in lan_kw:
+                lan_kw["mixture"] = tuple(lan_kw["mixture"])
+            self.lan = LANRecipe(**lan_kw)
         if isinstance(self.opn, Mapping):
             self.opn = OPNRecipe(**self.opn)
         if isinstance(self.filters, Mapping):
             self.filters = FilterPolicy(**self.filters)
         ints = {
-            "n_parameter_sets": 1, "n_simulations": MIN_SIMULATIONS, "n_training_rows": 1,
-            "n_shards": 1, "chunk_size": 1, "n_jobs": 1, "max_draws_per_theta": 1,
+            "n_parameter_sets": 1,
+            "n_simulations": MIN_SIMULATIONS,
+            "n_training_rows": 1,
+            "n_shards": 1,
+            "chunk_size": 1,
+            "n_jobs": 1,
+            "max_draws_per_theta": 1,
         }
         for name, least in ints.items():
             val = getattr(self, name)
             if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < least:
                 hint = (
                     " (a kernel density estimate needs at least that many trials per θ)"
-                    if name == "n_simulations" else ""
+                    if name == "n_simulations"
+                    else ""
                 )
                 raise ValueError(f"{name}: expected an integer >= {least}, got {val!r}{hint}")
         if self.n_shards > self.n_parameter_sets:
@@ -179,11 +188,15 @@ class GeneratorConfig:
         if not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             raise ValueError(f"seed: expected a non-negative integer, got {self.seed!r}")
         if not 0 <= self.job_index < self.n_jobs:
-            raise ValueError(f"job_index: expected 0 <= job_index < n_jobs={self.n_jobs}, got {self.job_index}")
+            raise ValueError(
+                f"job_index: expected 0 <= job_index < n_jobs={self.n_jobs}, got {self.job_index}"
+            )
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler: expected one of {list(SAMPLERS)}, got {self.sampler!r}")
         if not (self.dt > 0 and self.max_t > self.dt):
-            raise ValueError(f"dt, max_t: expected 0 < dt < max_t, got dt={self.dt}, max_t={self.max_t}")
+            raise ValueError(
+                f"dt, max_t: expected 0 < dt < max_t, got dt={self.dt}, max_t={self.max_t}"
+            )
         if not self.output_dir:
             raise ValueError("output_dir: expected a folder path, got an empty value")
         self.lower, self.upper = resolve_bounds(self.spec, self.bounds)
@@ -236,7 +249,9 @@ def job_shards(n_shards: int, n_jobs: int, job_index: int) -> list[int]:
     return [i for i in range(n_shards) if i % n_jobs == job_index]
 
 
-def _to_float32_in_box(theta: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
+def _to_float32_in_box(
+    theta: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor
+) -> torch.Tensor:
     """Round θ to float32 (the stored and simulated values) without leaving the box."""
     t32 = theta.to(torch.float32)
     inf = torch.full_like(t32, float("inf"))
@@ -248,12 +263,20 @@ def _simulate(cfg: GeneratorConfig, theta: torch.Tensor, seed: int):
     from simulators.simulate import simulate
 
     return simulate(
-        cfg.spec, theta, cfg.n_simulations, dt=cfg.dt, max_t=cfg.max_t, seed=seed,
-        device=cfg.device, **cfg.simulator_options,
+        cfg.spec,
+        theta,
+        cfg.n_simulations,
+        dt=cfg.dt,
+        max_t=cfg.max_t,
+        seed=seed,
+        device=cfg.device,
+        **cfg.simulator_options,
     )
 
 
-def generate_shard(cfg: GeneratorConfig, index: int, progress=None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def generate_shard(
+    cfg: GeneratorConfig, index: int, progress=None
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Arrays and record (seeds, filter counts) of shard ``index``; writes nothing.
 
     Example
@@ -270,7 +293,9 @@ def generate_shard(cfg: GeneratorConfig, index: int, progress=None) -> tuple[dic
     sseed = shard_seed(cfg.seed, index)
     sampler = ParameterSampler(cfg.lower, cfg.upper, sseed, cfg.sampler)
     choices = cfg.spec.choices
-    parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("theta", "rt", "resp", "lab", "cpn", "dl", "opn")}
+    parts: dict[str, list[torch.Tensor]] = {
+        k: [] for k in ("theta", "rt", "resp", "lab", "cpn", "dl", "opn")
+    }
     n_acc = n_drawn = n_floored = chunk_no = 0
     rejected = dict.fromkeys(FILTER_REASONS, 0)
     n_rej = 0
@@ -301,9 +326,17 @@ def generate_shard(cfg: GeneratorConfig, index: int, progress=None) -> tuple[dic
         keep_idx = keep.nonzero().squeeze(1)
         rt, resp, omitted = rt[keep_idx], resp[keep_idx], omitted[keep_idx]
         th = theta.to(device)[keep_idx]
-        gen = torch.Generator(device=device).manual_seed(shard_seed(cfg.seed, index, stream=10**6 + chunk_no))
+        gen = torch.Generator(device=device).manual_seed(
+            shard_seed(cfg.seed, index, stream=10**6 + chunk_no)
+        )
         pts, codes, lab, nf = lan_rows(
-            rt, resp, omitted, choices, cfg.n_training_rows, max_t=cfg.max_t, recipe=cfg.lan,
+            rt,
+            resp,
+            omitted,
+            choices,
+            cfg.n_training_rows,
+            max_t=cfg.max_t,
+            recipe=cfg.lan,
             generator=gen,
         )
         dl = cfg.opn.draw(th.shape[0], gen, device)
@@ -359,8 +392,11 @@ def _prepare_folder(cfg: GeneratorConfig, out: Path, header: dict[str, Any]) -> 
                 what = f"shard files without a manifest ({stray[:3]}...)"
             else:
                 theirs = man.get("generator_config", {})
-                diff = sorted(k for k in set(theirs) | set(header["generator_config"])
-                              if theirs.get(k) != header["generator_config"].get(k))
+                diff = sorted(
+                    k
+                    for k in set(theirs) | set(header["generator_config"])
+                    if theirs.get(k) != header["generator_config"].get(k)
+                )
                 what = f"a dataset of model {man.get('model')!r} whose config differs in {diff}"
             if not cfg.overwrite:
                 raise ValueError(
@@ -414,7 +450,9 @@ def generate(cfg: GeneratorConfig) -> dict[str, Any]:
     sizes = cfg.shard_sizes()
     bar = None
     if cfg.progress and todo:
-        bar = _tqdm(total=sum(sizes[i] for i in todo), unit="θ", desc=f"{cfg.spec.name} job {cfg.job_index}")
+        bar = _tqdm(
+            total=sum(sizes[i] for i in todo), unit="θ", desc=f"{cfg.spec.name} job {cfg.job_index}"
+        )
     try:
         for i in todo:
             if bar is not None:
@@ -422,19 +460,31 @@ def generate(cfg: GeneratorConfig) -> dict[str, Any]:
             arrays, rec = generate_shard(cfg, i, progress=bar)
             rec["fingerprint"] = header["fingerprint"]
             write_shard(out, i, arrays, rec)
-            logger.info("wrote %s (%d θ, %d rejected)", shard_path(out, i).name, rec["n_theta"],
-                        rec["filters"]["n_rejected"])
+            logger.info(
+                "wrote %s (%d θ, %d rejected)",
+                shard_path(out, i).name,
+                rec["n_theta"],
+                rec["filters"]["n_rejected"],
+            )
     finally:
         if bar is not None:
             bar.close()
     with manifest_lock(out):
-        records = [read_record(out, i) for i in range(cfg.n_shards)
-                   if verify_shard(out, i, header["fingerprint"]) is None]
+        records = [
+            read_record(out, i)
+            for i in range(cfg.n_shards)
+            if verify_shard(out, i, header["fingerprint"]) is None
+        ]
         man = write_manifest(out, header, records)  # type: ignore[arg-type]
     if man["complete"]:
-        logger.info("dataset %s complete: %d shards, %d θ", out, man["n_shards"], man["totals"]["n_theta"])
+        logger.info(
+            "dataset %s complete: %d shards, %d θ", out, man["n_shards"], man["totals"]["n_theta"]
+        )
     else:
-        logger.info("dataset %s: %d of %d shards present (other jobs may still be running)",
-                    out, len(man["shards"]), man["n_shards"])
+        logger.info(
+            "dataset %s: %d of %d shards present (other jobs may still be running)",
+            out,
+            len(man["shards"]),
+            man["n_shards"],
+        )
     return man
-

@@ -44,7 +44,9 @@ _SPAN = 1000.0  # key spacing between (row, response) segments; |log rt| < 200 a
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
-def silverman_bandwidth(std: torch.Tensor, n: torch.Tensor, std_floor: float = 1e-3) -> torch.Tensor:
+def silverman_bandwidth(
+    std: torch.Tensor, n: torch.Tensor, std_floor: float = 1e-3
+) -> torch.Tensor:
     """Silverman's rule ``(4/3)^(1/5) * max(std, std_floor) * n^(-1/5)`` (elementwise).
 
     Example
@@ -184,9 +186,9 @@ class LogRTKDE:
         off = torch.where(off < G, off, off - nfft)
         z = off.unsqueeze(0) * (self._dx / self._h).unsqueeze(1)
         kern = torch.exp(-0.5 * z * z - _LOG_SQRT_2PI) / self._h.unsqueeze(1)
-        dens = torch.fft.irfft(
-            torch.fft.rfft(hist, n=nfft) * torch.fft.rfft(kern, n=nfft), n=nfft
-        )[:, :G]
+        dens = torch.fft.irfft(torch.fft.rfft(hist, n=nfft) * torch.fft.rfft(kern, n=nfft), n=nfft)[
+            :, :G
+        ]
         dens = dens / cnt.to(torch.float64).clamp_min(1).unsqueeze(1)
         top = dens.amax(1, keepdim=True)
         reliable = dens > 1e-10 * top
@@ -194,7 +196,9 @@ class LogRTKDE:
 
     # ------------------------------------------------------------------ evaluation
     def _segments(self, choice_index: torch.Tensor) -> torch.Tensor:
-        rows = torch.arange(self.n_rows, device=self.device).view(-1, *([1] * (choice_index.ndim - 1)))
+        rows = torch.arange(self.n_rows, device=self.device).view(
+            -1, *([1] * (choice_index.ndim - 1))
+        )
         return rows * self.n_choices + choice_index
 
     def log_kde(self, log_rt: torch.Tensor, choice_index: torch.Tensor) -> torch.Tensor:

@@ -40,7 +40,14 @@ import torch
 
 from simulators.training_data.kde import LogRTKDE
 
-__all__ = ["DEADLINE_DISTRIBUTIONS", "LANRecipe", "OPNRecipe", "cpn_targets", "lan_rows", "opn_targets"]
+__all__ = [
+    "DEADLINE_DISTRIBUTIONS",
+    "LANRecipe",
+    "OPNRecipe",
+    "cpn_targets",
+    "lan_rows",
+    "opn_targets",
+]
 
 #: Supported deadline distributions for OPN targets.
 DEADLINE_DISTRIBUTIONS = ("log_uniform", "uniform")
@@ -66,7 +73,11 @@ class LANRecipe:
 
     def __post_init__(self) -> None:
         mix = tuple(float(p) for p in self.mixture)
-        if len(mix) != 3 or any(p < 0 for p in mix) or not math.isclose(sum(mix), 1.0, abs_tol=1e-6):
+        if (
+            len(mix) != 3
+            or any(p < 0 for p in mix)
+            or not math.isclose(sum(mix), 1.0, abs_tol=1e-6)
+        ):
             raise ValueError(
                 "lan.mixture: expected three non-negative shares (kde, uniform rt, negative rt) "
                 f"summing to 1, got {list(self.mixture)}"
@@ -120,7 +131,9 @@ class OPNRecipe:
         return torch.exp(lo + u * (hi - lo))
 
 
-def cpn_targets(response: torch.Tensor, omitted: torch.Tensor, choices: Sequence[int]) -> torch.Tensor:
+def cpn_targets(
+    response: torch.Tensor, omitted: torch.Tensor, choices: Sequence[int]
+) -> torch.Tensor:
     """Choice shares among responded trials, ``(B, n_choices)`` float64 in ``choices`` order.
 
     Rows without any responded trial give NaN (the filters reject those first).
@@ -181,9 +194,9 @@ def lan_rows(
     kde = LogRTKDE(rt, response, choices, omitted, grid_size=recipe.grid_size)
     r_kde, c_kde = kde.sample(n_kde, generator)
     hi = recipe.uniform_rt_max if recipe.uniform_rt_max is not None else max_t
-    r_unif = 1e-4 + torch.rand(B, n_unif, generator=generator, device=device, dtype=torch.float64) * (
-        hi - 1e-4
-    )
+    r_unif = 1e-4 + torch.rand(
+        B, n_unif, generator=generator, device=device, dtype=torch.float64
+    ) * (hi - 1e-4)
     c_unif = torch.randint(0, C, (B, n_unif), generator=generator, device=device)
     pos_rt = torch.cat([r_kde, r_unif], 1)
     pos_c = torch.cat([c_kde, c_unif], 1)

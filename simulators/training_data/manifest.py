@@ -138,8 +138,13 @@ def write_manifest(
     gc = header["generator_config"]
     records = sorted(records, key=lambda r: r["index"])
     done = {r["index"] for r in records}
-    totals: dict[str, int] = {"n_theta": 0, "n_lan_rows": 0, "n_drawn": 0, "n_rejected": 0,
-                              "n_floored_labels": 0}
+    totals: dict[str, int] = {
+        "n_theta": 0,
+        "n_lan_rows": 0,
+        "n_drawn": 0,
+        "n_rejected": 0,
+        "n_floored_labels": 0,
+    }
     reasons: dict[str, int] = {}
     for r in records:
         totals["n_theta"] += int(r.get("n_theta", 0))
@@ -162,8 +167,9 @@ def write_manifest(
         "n_shards": gc["n_shards"],
         "generator_config": gc,
         "fingerprint": header["fingerprint"],
-        "arrays": _array_layout(len(header["param_names"]), len(header["choices"]),
-                                gc["n_training_rows"]),
+        "arrays": _array_layout(
+            len(header["param_names"]), len(header["choices"]), gc["n_training_rows"]
+        ),
         "complete": len(done) == gc["n_shards"],
         "missing_shards": [i for i in range(gc["n_shards"]) if i not in done],
         "totals": totals,
@@ -174,7 +180,9 @@ def write_manifest(
 
 
 def _header(man: dict[str, Any]) -> dict[str, Any]:
-    return {k: man[k] for k in ("model", "param_names", "choices", "generator_config", "fingerprint")}
+    return {
+        k: man[k] for k in ("model", "param_names", "choices", "generator_config", "fingerprint")
+    }
 
 
 def merge_manifest(folder: str | Path) -> dict[str, Any]:
@@ -228,8 +236,8 @@ def validate_dataset(folder: str | Path, *, check_arrays: bool = True) -> Valida
     Example
     -------
     >>> import tempfile
-    >>> print(validate_dataset(tempfile.mkdtemp()).problems[0][-22:])
-    has no manifest.json
+    >>> validate_dataset(tempfile.mkdtemp()).problems[0].endswith("has no manifest.json")
+    True
     """
     folder = Path(folder)
     rep = ValidationReport(str(folder))
@@ -267,8 +275,13 @@ def validate_dataset(folder: str | Path, *, check_arrays: bool = True) -> Valida
         m = arr["theta"].shape[0]
         rep.n_theta += m
         want = {
-            "lan_inputs": (m * R, P + 2), "lan_targets": (m * R,), "cpn_inputs": (m, P),
-            "cpn_targets": (m, C), "opn_inputs": (m, P + 1), "opn_targets": (m,), "theta": (m, P),
+            "lan_inputs": (m * R, P + 2),
+            "lan_targets": (m * R,),
+            "cpn_inputs": (m, P),
+            "cpn_targets": (m, C),
+            "opn_inputs": (m, P + 1),
+            "opn_targets": (m,),
+            "theta": (m, P),
         }
         for k in SHARD_ARRAYS:
             a = arr[k]
@@ -304,12 +317,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "merge":
             man = merge_manifest(args.folder)
-            print(f"merged {len(man['shards'])} of {man['n_shards']} shard(s) into "
-                  f"{Path(args.folder) / MANIFEST}")
+            print(
+                f"merged {len(man['shards'])} of {man['n_shards']} shard(s) into "
+                f"{Path(args.folder) / MANIFEST}"
+            )
         rep = validate_dataset(args.folder, check_arrays=not args.no_arrays)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(rep.summary())
     return 0 if rep.ok else 1
-

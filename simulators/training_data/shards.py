@@ -97,11 +97,16 @@ def write_shard(
     """
     missing = set(SHARD_ARRAYS) ^ set(arrays)
     if missing:
-        raise ValueError(f"arrays: expected exactly {list(SHARD_ARRAYS)}, differing in {sorted(missing)}")
+        raise ValueError(
+            f"arrays: expected exactly {list(SHARD_ARRAYS)}, differing in {sorted(missing)}"
+        )
     path = shard_path(folder, index)
     tmp = _tmp_name(path)
     with open(tmp, "wb") as fh:
-        np.savez(fh, **{k: np.ascontiguousarray(arrays[k], dtype=np.float32) for k in SHARD_ARRAYS})
+        payload: dict[str, Any] = {
+            k: np.ascontiguousarray(arrays[k], dtype=np.float32) for k in SHARD_ARRAYS
+        }
+        np.savez(fh, **payload)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
@@ -138,12 +143,15 @@ def verify_shard(folder: str | Path, index: int, fingerprint: str | None = None)
         return "missing"
     rec = read_record(folder, index)
     if rec is None:
-        return f"{path.name} has no readable record {record_path(folder, index).name} (partial write?)"
+        return (
+            f"{path.name} has no readable record {record_path(folder, index).name} (partial write?)"
+        )
     if fingerprint is not None and rec.get("fingerprint") != fingerprint:
         return f"{path.name} belongs to another generator config (fingerprint differs)"
     digest = sha256_file(path)
     if digest != rec.get("sha256"):
-        return f"{path.name}: checksum {digest[:12]}... does not match its record ({str(rec.get('sha256'))[:12]}...)"
+        want = str(rec.get("sha256"))[:12]
+        return f"{path.name}: checksum {digest[:12]}... does not match its record ({want}...)"
     return None
 
 

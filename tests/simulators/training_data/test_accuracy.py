@@ -49,8 +49,9 @@ def test_lan_labels_match_analytical_loglik_at_data_like_points(sims):
 
 def test_lan_rows_labels_match_analytical_loglik(sims):
     g = torch.Generator().manual_seed(0)
-    pts, codes, lab, _ = lan_rows(sims.rt, sims.response, sims.omitted, (-1, 1), 500,
-                                  max_t=20.0, generator=g)
+    pts, codes, lab, _ = lan_rows(
+        sims.rt, sims.response, sims.omitted, (-1, 1), 500, max_t=20.0, generator=g
+    )
     kde_part = slice(0, 400)  # the KDE-drawn (data-like) rows of the default 0.8/0.1/0.1 mix
     above_t = pts[:, kde_part] > THETA[:, 3:4].double()
     assert above_t.double().mean() > 0.99

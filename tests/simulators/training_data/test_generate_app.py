@@ -18,11 +18,27 @@ from simulators.generate import CONFIG_DIR, config_from_dict
 from simulators.training_data import generate, read_manifest, read_shard, validate_dataset
 from simulators.training_data.shards import shard_path, verify_shard
 
-CONTRACT = ("model", "n_parameter_sets", "n_simulations", "n_training_rows", "n_shards", "seed",
-            "output_dir", "device")
-SMALL = ["model=ddm", "n_parameter_sets=6", "n_simulations=1000", "n_training_rows=20",
-         "n_shards=3", "seed=3", "chunk_size=2", "bounds={a: [0.3, 0.5], t: [0.0, 0.2]}",
-         "progress=false"]
+CONTRACT = (
+    "model",
+    "n_parameter_sets",
+    "n_simulations",
+    "n_training_rows",
+    "n_shards",
+    "seed",
+    "output_dir",
+    "device",
+)
+SMALL = [
+    "model=ddm",
+    "n_parameter_sets=6",
+    "n_simulations=1000",
+    "n_training_rows=20",
+    "n_shards=3",
+    "seed=3",
+    "chunk_size=2",
+    "bounds={a: [0.3, 0.5], t: [0.0, 0.2]}",
+    "progress=false",
+]
 
 
 def _compose(overrides):
@@ -99,14 +115,23 @@ def test_interrupted_generation_resumes_to_the_same_dataset(tmp_path):
 @pytest.mark.slow
 def test_joblib_multirun_writes_one_dataset(tmp_path):
     data = tmp_path / "data"
-    args = ["-m", "+generate/launch=joblib_local", "n_jobs=2", *SMALL, f"output_dir={data}",
-            f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    args = [
+        "-m",
+        "+generate/launch=joblib_local",
+        "n_jobs=2",
+        *SMALL,
+        f"output_dir={data}",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    ]
     log = tmp_path / "multirun.log"
     proc = _app(args, tmp_path, log)
     proc.wait(timeout=600)
     assert proc.returncode == 0, log.read_text()
-    res = subprocess.run([sys.executable, "-m", "simulators.training_data", "merge", str(data)],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "simulators.training_data", "merge", str(data)],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     assert "complete and valid" in res.stdout
     assert read_manifest(data)["totals"]["n_theta"] == 6

@@ -24,9 +24,18 @@ FAST = {"a": [0.3, 0.5], "t": [0.0, 0.2]}
 
 
 def _cfg(out, **kw):
-    base = dict(model="ddm", n_parameter_sets=6, n_simulations=200, n_training_rows=20,
-                n_shards=3, seed=5, output_dir=str(out), bounds=FAST, chunk_size=4,
-                progress=False)
+    base = dict(
+        model="ddm",
+        n_parameter_sets=6,
+        n_simulations=200,
+        n_training_rows=20,
+        n_shards=3,
+        seed=5,
+        output_dir=str(out),
+        bounds=FAST,
+        chunk_size=4,
+        progress=False,
+    )
     base.update(kw)
     return GeneratorConfig(**base)
 
@@ -120,8 +129,13 @@ def test_resume_skips_complete_shards_and_regenerates_damaged_ones(tmp_path, cap
 
 def test_filters_reject_replace_and_count(tmp_path):
     # at least 30% of trials per response: strongly biased θ are rejected and replaced
-    cfg = _cfg(tmp_path, bounds={**FAST, "v": [0.5, 3.0]}, n_shards=1, n_parameter_sets=3,
-               filters={"min_trials_per_choice": 60})
+    cfg = _cfg(
+        tmp_path,
+        bounds={**FAST, "v": [0.5, 3.0]},
+        n_shards=1,
+        n_parameter_sets=3,
+        filters={"min_trials_per_choice": 60},
+    )
     man = generate(cfg)
     t = man["totals"]
     assert t["n_theta"] == 3 and t["n_rejected"] > 0
@@ -132,15 +146,22 @@ def test_filters_reject_replace_and_count(tmp_path):
 
 
 def test_gives_up_when_filters_reject_everything(tmp_path):
-    cfg = _cfg(tmp_path, n_shards=1, n_parameter_sets=2, max_draws_per_theta=2,
-               filters={"min_trials_per_choice": 10**6})
+    cfg = _cfg(
+        tmp_path,
+        n_shards=1,
+        n_parameter_sets=2,
+        max_draws_per_theta=2,
+        filters={"min_trials_per_choice": 10**6},
+    )
     with pytest.raises(ValueError, match=r"shard 0: only 0 of 2 parameter sets passed"):
         generate(cfg)
 
 
 def test_refuses_a_folder_with_another_dataset_unless_overwrite(tmp_path):
     generate(_cfg(tmp_path))
-    with pytest.raises(ValueError, match=r"output_dir: .* differs in \['n_simulations'\].*overwrite=true"):
+    with pytest.raises(
+        ValueError, match=r"output_dir: .* differs in \['n_simulations'\].*overwrite=true"
+    ):
         generate(_cfg(tmp_path, n_simulations=300))
     man = generate(_cfg(tmp_path, n_simulations=300, overwrite=True))
     assert man["complete"] and man["generator_config"]["n_simulations"] == 300
@@ -153,10 +174,18 @@ def test_refuses_a_folder_with_another_dataset_unless_overwrite(tmp_path):
 
 def test_user_registered_model(tmp_path):
     spec = ModelSpec(
-        name="narrow_ddm_td", simulator="ddm", choices=(-1, 1),
-        params=(ParamSpec("v", -1, 1, 0), ParamSpec("a", 0.3, 0.5, 0.4),
-                ParamSpec("z", 0.4, 0.6, 0.5), ParamSpec("t", 0.0, 0.1, 0.05)),
-        description="test model", reference="none")
+        name="narrow_ddm_td",
+        simulator="ddm",
+        choices=(-1, 1),
+        params=(
+            ParamSpec("v", -1, 1, 0),
+            ParamSpec("a", 0.3, 0.5, 0.4),
+            ParamSpec("z", 0.4, 0.6, 0.5),
+            ParamSpec("t", 0.0, 0.1, 0.05),
+        ),
+        description="test model",
+        reference="none",
+    )
     register_model(spec)
     try:
         man = generate(_cfg(tmp_path, model="narrow_ddm_td", bounds={}))
@@ -192,7 +221,11 @@ def test_manifest_records_filter_policy_and_recipes(tmp_path):
     man = generate(_cfg(tmp_path, n_shards=1, n_parameter_sets=2))
     gc = man["generator_config"]
     assert gc["lan"]["mixture"] == [0.8, 0.1, 0.1]
-    assert gc["filters"] == {"max_omitted_fraction": 0.05, "min_trials_per_choice": 1, "min_rt_std": 0.0}
+    assert gc["filters"] == {
+        "max_omitted_fraction": 0.05,
+        "min_trials_per_choice": 1,
+        "min_rt_std": 0.0,
+    }
     assert gc["opn"]["distribution"] == "log_uniform"
     rec = json.loads((tmp_path / "shard-00000.json").read_text())
     assert rec["fingerprint"] == man["fingerprint"]

@@ -25,7 +25,12 @@ def _brute_force(rt, resp, choices, y, ci, n_total):
             h = silverman_bandwidth(x.std(unbiased=False), torch.tensor(x.numel()))
             ly = y[b][m].double().log()
             z = (ly[:, None] - x[None]) / h
-            lf = torch.logsumexp(-0.5 * z * z, 1) - 0.5 * math.log(2 * math.pi) - h.log() - math.log(x.numel())
+            lf = (
+                torch.logsumexp(-0.5 * z * z, 1)
+                - 0.5 * math.log(2 * math.pi)
+                - h.log()
+                - math.log(x.numel())
+            )
             out[b][m] = lf + math.log(x.numel() / n_total) - ly
     return out
 
@@ -74,7 +79,9 @@ def test_omitted_trials_count_in_n_but_not_in_the_kde():
     # densities integrate to the responded share (0.75)
     grid = torch.linspace(1e-3, 8.0, 8000, dtype=torch.float64)
     tot = sum(
-        torch.trapezoid(kde.log_density(grid[None], torch.full((1, grid.numel()), j)).exp()[0], grid)
+        torch.trapezoid(
+            kde.log_density(grid[None], torch.full((1, grid.numel()), j)).exp()[0], grid
+        )
         for j in range(2)
     )
     assert tot.item() == pytest.approx(0.75, abs=2e-3)

@@ -22,7 +22,9 @@ def test_lan_rows_follow_the_mixture():
     rt, resp, om = _data()
     recipe = LANRecipe(mixture=(0.6, 0.3, 0.1), uniform_rt_max=5.0)
     g = torch.Generator().manual_seed(0)
-    pts, codes, lab, nf = lan_rows(rt, resp, om, (-1, 1), 200, max_t=20.0, recipe=recipe, generator=g)
+    pts, codes, lab, nf = lan_rows(
+        rt, resp, om, (-1, 1), 200, max_t=20.0, recipe=recipe, generator=g
+    )
     assert pts.shape == codes.shape == lab.shape == (2, 200)
     assert set(codes.unique().tolist()) <= {-1, 1}
     kde, unif, neg = pts[:, :120], pts[:, 120:180], pts[:, 180:]
@@ -60,7 +62,9 @@ def test_opn_targets_count_late_and_omitted_trials():
 
 def test_opn_deadlines_cover_the_range():
     for dist in ("uniform", "log_uniform"):
-        d = OPNRecipe(0.1, 10.0, dist).draw(20000, torch.Generator().manual_seed(1), torch.device("cpu"))
+        d = OPNRecipe(0.1, 10.0, dist).draw(
+            20000, torch.Generator().manual_seed(1), torch.device("cpu")
+        )
         assert float(d.min()) >= 0.1 and float(d.max()) <= 10.0
         med = float(d.median())
         assert med == pytest.approx(5.05 if dist == "uniform" else 1.0, rel=0.05)
@@ -103,7 +107,12 @@ def test_filters_flag_each_reason():
     assert reasons["point_mass"].tolist() == [False, False, True, False]
     assert f.keep(reasons).tolist() == [False, False, False, True]
     relaxed = FilterPolicy(max_omitted_fraction=0.2, min_trials_per_choice=0, min_rt_std=-0.0)
-    assert relaxed.keep(relaxed.evaluate(rt, resp, om, (-1, 1))).tolist() == [True, True, False, True]
+    assert relaxed.keep(relaxed.evaluate(rt, resp, om, (-1, 1))).tolist() == [
+        True,
+        True,
+        False,
+        True,
+    ]
 
 
 def test_bad_filter_policy():

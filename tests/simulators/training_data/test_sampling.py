@@ -51,7 +51,9 @@ def test_draws_inside_box_and_cover_it(method):
     assert bool(((th >= lo) & (th <= hi)).all())
     u = (th - lo) / (hi - lo)
     # each coordinate uniform: mean 1/2 and variance 1/12 within 4 standard errors
-    assert torch.allclose(u.mean(0), torch.full((5,), 0.5, dtype=torch.float64), atol=4 * (1 / 12 / 4096) ** 0.5)
+    assert torch.allclose(
+        u.mean(0), torch.full((5,), 0.5, dtype=torch.float64), atol=4 * (1 / 12 / 4096) ** 0.5
+    )
     assert torch.allclose(u.var(0), torch.full((5,), 1 / 12, dtype=torch.float64), atol=0.01)
 
 
@@ -61,6 +63,7 @@ def test_sobol_stream_continues_and_is_more_even_than_uniform():
     a = torch.cat([s.draw(3), s.draw(5)])
     b = ParameterSampler(lo, hi, seed=5, method="sobol").draw(8)
     assert torch.equal(a, b)
+
     # discrepancy proxy: counts in a 8x8 grid of 1024 points are closer to 16 for Sobol
     def spread(x):
         cells = (x * 8).floor().long().clamp_max(7)

@@ -33,10 +33,19 @@ def _arrays(m=3, P=4, R=2, C=2, offset=0.0):
 
 
 def _header(n_shards=2):
-    gc = {"seed": 0, "n_shards": n_shards, "n_training_rows": 2,
-          "bounds": {"lower": [0.0] * 4, "upper": [1.0] * 4}}
-    return {"model": "ddm", "param_names": ["v", "a", "z", "t"], "choices": [-1, 1],
-            "generator_config": gc, "fingerprint": "f" * 64}
+    gc = {
+        "seed": 0,
+        "n_shards": n_shards,
+        "n_training_rows": 2,
+        "bounds": {"lower": [0.0] * 4, "upper": [1.0] * 4},
+    }
+    return {
+        "model": "ddm",
+        "param_names": ["v", "a", "z", "t"],
+        "choices": [-1, 1],
+        "generator_config": gc,
+        "fingerprint": "f" * 64,
+    }
 
 
 def test_write_read_verify_round_trip(tmp_path):
@@ -81,7 +90,9 @@ def test_read_shard_names_a_bad_file(tmp_path):
 def test_merge_and_validate(tmp_path, capsys):
     h = _header()
     write_manifest(tmp_path, h, [])
-    r0 = write_shard(tmp_path, 0, _arrays(offset=0.1), {"n_theta": 3, "fingerprint": h["fingerprint"]})
+    r0 = write_shard(
+        tmp_path, 0, _arrays(offset=0.1), {"n_theta": 3, "fingerprint": h["fingerprint"]}
+    )
     rep = validate_dataset(tmp_path)
     assert not rep.ok
     assert any("shard 0: intact but not in manifest.json" in p for p in rep.problems)

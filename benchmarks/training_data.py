@@ -31,6 +31,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# `python benchmarks/training_data.py` puts benchmarks/ first on sys.path, where
+# benchmarks/simulators.py would shadow the simulators package.
+if sys.path and Path(sys.path[0] or ".").resolve() == ROOT / "benchmarks":
+    sys.path.pop(0)
 RESULTS = ROOT / "benchmarks" / "results" / "training_data.json"
 
 PEER_SNIPPET = r"""

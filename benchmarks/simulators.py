@@ -1,0 +1,202 @@
+"""Simulator throughput: hssm-torch ``simulate`` vs ssm-simulators, trials per second.
+
+Cases: ddm, angle, weibull, levy, ornstein, full_ddm, race_no_bias_3, lba2, each at
+(a) one parameter set x 100,000 trials and (b) 1,000 parameter sets x 1,000 trials, dt = 1e-3,
+max_t = 20, on CPU (and CUDA when present), with torch set to 1 and to 2 threads.  Every case
+runs in its own subprocess so its peak memory (``ru_maxrss``; ``torch.cuda.max_memory_allocated``
+on GPU) is its own.  When ``PEER_PYTHON`` points at an interpreter with ssm-simulators, the same
+cases run there (``n_threads=1``, ``return_option="minimal"``) and the ratio is printed.
+
+Parameter sets: (a) the reference sets of ``ssm_simulators_stats.csv`` where the model is there,
+else the registry defaults; (b) 1,000 sets uniform in the middle half of the registry box
+(seed 0), the same sets for both libraries.
+
+Usage::
+
+    python benchmarks/simulators.py                 # full run, JSON to benchmarks/results/
+    python benchmarks/simulators.py --batched-trials 200   # 1,000 sets x 200 trials
+    python benchmarks/simulators.py --models ddm,lba2 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "simulators.json"
+MODELS = ("ddm", "angle", "weibull", "levy", "ornstein", "full_ddm", "race_no_bias_3", "lba2")
+REFERENCE_THETA = {
+    "ddm": {"v": 0.5, "a": 1.5, "z": 0.5, "t": 0.3},
+    "angle": {"v": 0.5, "a": 1.5, "z": 0.5, "t": 0.3, "theta": 0.3},
+    "levy": {"v": 0.5, "a": 1.5, "z": 0.5, "t": 0.3, "alpha": 1.5},
+    "race_no_bias_3": {"v0": 1.0, "v1": 0.6, "v2": 0.3, "a": 2.0, "z": 0.5, "t": 0.3},
+}
+
+
+def _theta_matrix(model: str, n_sets: int):
+    """(n_sets, P) float32 numpy parameters in registry order (see module docstring)."""
+    import numpy as np
+
+    from simulators import get_model
+
+    spec = get_model(model)
+    if n_sets == 1:
+        vals = {**spec.defaults, **REFERENCE_THETA.get(model, {})}
+        return np.array([[vals[n] for n in spec.param_names]], dtype=np.float32)
+    rng = np.random.default_rng(0)
+    lo = np.array([p.lower for p in spec.params])
+    hi = np.array([p.upper for p in spec.params])
+    u = rng.uniform(0.25, 0.75, size=(n_sets, len(lo)))
+    return (lo + (hi - lo) * u).astype(np.float32)
+
+
+def _child_ours(case: dict) -> dict:
+    import resource
+
+    import torch
+
+    from simulators.simulate import simulate
+
+    torch.set_num_threads(case["threads"])
+    device = torch.device(case["device"])
+    theta = torch.as_tensor(_theta_matrix(case["model"], case["n_sets"]), device=device)
+    # warm-up (allocator, first-call overheads) on a tiny problem
+    simulate(case["model"], theta[:1], 16, seed=0, device=device)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    res = simulate(case["model"], theta, case["n_trials"], seed=1, device=device)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    wall = time.perf_counter() - t0
+    out = {
+        "wall_s": wall,
+        "method": res.method,
+        "n_omitted": res.n_omitted,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    if device.type == "cuda":
+        out["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+PEER_SCRIPT = textwrap.dedent(
+    """
+    import json, resource, sys, time
+    import numpy as np
+    from ssms.basic_simulators.simulator import simulator
+    case = json.loads(sys.argv[1])
+    theta = np.load(case["theta_file"])
+    model = case["model"]
+    if model == "lba2":
+        theta = theta[:, :4]  # ssm-simulators' lba2 has no non-decision time
+    # return_option="minimal" raises KeyError('max_t') in ssm-simulators 0.15: use the default
+    simulator(theta[:1], model=model, n_samples=16, random_state=0)
+    t0 = time.perf_counter()
+    simulator(theta, model=model, n_samples=case["n_trials"], delta_t=1e-3, max_t=20.0,
+              random_state=1, n_threads=1)
+    wall = time.perf_counter() - t0
+    print(json.dumps({"wall_s": wall,
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    """
+)
+
+
+def _run_child(args: list[str], env=None) -> dict:
+    proc = subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT)
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr else f"rc={proc.returncode}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--single-trials", type=int, default=100_000)
+    ap.add_argument("--batched-sets", type=int, default=1000)
+    ap.add_argument("--batched-trials", type=int, default=1000)
+    ap.add_argument("--settings", default="single,batched")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--output", default=str(RESULTS))
+    args = ap.parse_args()
+    # running this file puts benchmarks/ first on sys.path, where this very module would
+    # shadow the ``simulators`` package: put the repository root first instead
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != here]
+    if args.child:
+        print(json.dumps(_child_ours(json.loads(args.child))))
+        return
+    import numpy as np
+    import torch
+
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    settings = {
+        "single": (1, args.single_trials),
+        "batched": (args.batched_sets, args.batched_trials),
+    }
+    peer = os.environ.get("PEER_PYTHON")
+    if not peer:
+        print("PEER_PYTHON not set: ssm-simulators comparison skipped")
+    results = []
+    tmp = Path(tempfile.mkdtemp(prefix="bench_sim_"))
+    for model in args.models.split(","):
+        for setting in args.settings.split(","):
+            n_sets, n_trials = settings[setting]
+            total = n_sets * n_trials
+            row = {"model": model, "setting": setting, "n_sets": n_sets, "n_trials": n_trials}
+            if peer:
+                theta_file = tmp / f"{model}_{n_sets}.npy"
+                np.save(theta_file, _theta_matrix(model, n_sets))
+                case = {"model": model, "n_trials": n_trials, "theta_file": str(theta_file)}
+                env = {**os.environ, "OMP_NUM_THREADS": "1"}
+                r = _run_child([peer, "-c", PEER_SCRIPT, json.dumps(case)], env=env)
+                row["ssm"] = r
+                if "wall_s" in r:
+                    print(f"{model:15s} {setting:8s} ssm-simulators (1 thread): {r['wall_s']:8.2f} s "
+                          f"{total / r['wall_s']:12,.0f} trials/s  peak {r['peak_rss_mb']:.0f} MB")
+                else:
+                    print(f"{model:15s} {setting:8s} ssm-simulators failed: {r['error']}")
+            row["ours"] = []
+            for device in devices:
+                for threads in (int(t) for t in args.threads.split(",")):
+                    case = {"model": model, "n_sets": n_sets, "n_trials": n_trials,
+                            "threads": threads, "device": device}
+                    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+                    r = _run_child([sys.executable, __file__, "--child", json.dumps(case)], env=env)
+                    r.update(device=device, threads=threads)
+                    row["ours"].append(r)
+                    if "wall_s" not in r:
+                        print(f"{model:15s} {setting:8s} hssm-torch {device} failed: {r['error']}")
+                        continue
+                    ratio = ""
+                    if peer and "wall_s" in row["ssm"]:
+                        r["speedup_vs_ssm"] = row["ssm"]["wall_s"] / r["wall_s"]
+                        ratio = f"  x{r['speedup_vs_ssm']:.2f} vs ssm"
+                    mem = f"peak {r['peak_rss_mb']:.0f} MB" + (
+                        f", cuda {r['peak_cuda_mb']:.0f} MB" if "peak_cuda_mb" in r else "")
+                    print(f"{model:15s} {setting:8s} hssm-torch {device} {threads} thr ({r['method']}): "
+                          f"{r['wall_s']:8.2f} s {total / r['wall_s']:12,.0f} trials/s  {mem}{ratio}",
+                          flush=True)
+            results.append(row)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"settings": settings, "dt": 1e-3, "max_t": 20.0, "torch": torch.__version__,
+            "cpu_count": os.cpu_count(), "load_avg_at_end": os.getloadavg()}
+    tmp_out = out.with_suffix(".json.tmp")
+    tmp_out.write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+    tmp_out.replace(out)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

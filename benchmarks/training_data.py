@@ -95,6 +95,7 @@ def worker(spec: dict) -> dict:
         device=spec["device"],
         chunk_size=spec["chunk_size"],
         progress=False,
+        simulator_options={"method": spec.get("method", "auto")},
     )
     t0 = time.perf_counter()
     arrays, rec = generate_shard(cfg, 0)
@@ -140,6 +141,7 @@ def _worker_given_theta(spec: dict, simulate_fn) -> dict:
         device=spec["device"],
         chunk_size=spec["chunk_size"],
         progress=False,
+        simulator_options={"method": spec.get("method", "auto")},
     )
     device = torch.device(spec["device"])
     sim = 0.0
@@ -213,6 +215,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n-sim", type=int, default=100_000)
     ap.add_argument("--n-rows", type=int, default=1000)
     ap.add_argument("--chunk-sizes", type=int, nargs="+", default=[1, 2])
+    ap.add_argument(
+        "--method", default="auto", help="simulators.simulate method (auto, euler, ...)"
+    )
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args(argv)
@@ -266,6 +271,7 @@ def main(argv: list[str] | None = None) -> None:
                     "n_sim": args.n_sim,
                     "n_rows": args.n_rows,
                     "chunk_size": chunk,
+                    "method": args.method,
                     "load_avg_1min": os.getloadavg()[0],
                 }
                 r = _run_worker(spec, args.timeout)
@@ -281,6 +287,7 @@ def main(argv: list[str] | None = None) -> None:
                     "n_rows": args.n_rows,
                     "chunk_size": max(args.chunk_sizes),
                     "theta": peer_theta,
+                    "method": args.method,
                     "load_avg_1min": os.getloadavg()[0],
                 }
                 r = _run_worker(spec, args.timeout)

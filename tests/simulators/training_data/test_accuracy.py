@@ -89,3 +89,16 @@ def test_opn_labels_match_survival_probability(sims):
     # far beyond every RT nothing is late; before t everything is
     assert opn_targets(sims.rt, sims.omitted, torch.full((3,), 19.0)).max().item() < 1e-3
     assert opn_targets(sims.rt, sims.omitted, THETA[:, 3].double()).min().item() == 1.0
+
+
+@pytest.mark.slow
+def test_lan_labels_tighten_with_more_simulations():
+    """At 40,000 simulations the data-like-point errors shrink (measured mean 0.022,
+    95th percentile 0.073 nats on these θ)."""
+    sims = simulate("ddm", THETA, 40_000, seed=12)
+    kde = LogRTKDE(sims.rt, sims.response, (-1, 1), sims.omitted)
+    fresh = simulate("ddm", THETA, 1000, seed=98)
+    est = kde.log_density(fresh.rt, (fresh.response == 1).long())
+    err = (est - _loglik(fresh.rt, fresh.response)).abs()
+    assert err.mean().item() < 0.05, err.mean()
+    assert err.quantile(0.95).item() < 0.14, err.quantile(0.95)

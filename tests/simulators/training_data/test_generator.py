@@ -229,3 +229,18 @@ def test_manifest_records_filter_policy_and_recipes(tmp_path):
     assert gc["opn"]["distribution"] == "log_uniform"
     rec = json.loads((tmp_path / "shard-00000.json").read_text())
     assert rec["fingerprint"] == man["fingerprint"]
+
+
+@pytest.mark.gpu
+def test_cuda_dataset_matches_cpu_in_distribution(tmp_path):
+    # Same θ (the θ stream is drawn on the CPU); simulations differ by device, so compare
+    # CPN labels within Monte-Carlo error and check the LAN labels are finite and comparable.
+    kw = dict(n_shards=1, n_parameter_sets=4, n_simulations=4000)
+    generate(_cfg(tmp_path / "cpu", **kw))
+    man = generate(_cfg(tmp_path / "gpu", device="cuda", **kw))
+    assert man["complete"] and man["shards"][0]["device"].startswith("cuda")
+    cpu, gpu = _load(tmp_path / "cpu", 1)[0], _load(tmp_path / "gpu", 1)[0]
+    np.testing.assert_array_equal(cpu["theta"], gpu["theta"])
+    assert np.abs(cpu["cpn_targets"] - gpu["cpn_targets"]).max() < 4 * (0.25 / 4000) ** 0.5 * 2
+    assert np.isfinite(gpu["lan_targets"]).all()
+    assert validate_dataset(tmp_path / "gpu").ok

@@ -8,12 +8,13 @@ true values, and writes ``summary.csv``, ``trace.png`` and ``forest.png`` to a r
 
 Example
 -------
-    python -m hssm_torch.demo --participants 8 --trials 60 --draws 400 --out outputs/demo/run1
+    python -m hssm_torch.demo --participants 6 --trials 50 --draws 300 --out outputs/demo/run1
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import logging
 import time
 from pathlib import Path
@@ -89,11 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     from hssm_torch.model import HSSM
 
     parser = argparse.ArgumentParser(prog="python -m hssm_torch.demo", description=__doc__.split("\n")[0])
-    parser.add_argument("--participants", type=int, default=8)
-    parser.add_argument("--trials", type=int, default=60)
+    parser.add_argument("--participants", type=int, default=6)
+    parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--chains", type=int, default=2)
-    parser.add_argument("--draws", type=int, default=400)
-    parser.add_argument("--tune", type=int, default=400)
+    parser.add_argument("--draws", type=int, default=300)
+    parser.add_argument("--tune", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -108,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     model = HSSM(df, "ddm", include=[{"name": "v", "formula": "v ~ 1 + x + (1|participant_id)"}])
     print(model)
     t0 = time.perf_counter()
-    idata = model.sample(chains=args.chains, draws=args.draws, tune=args.tune, seed=args.seed)
+    idata = model.sample(chains=args.chains, draws=args.draws, tune=args.tune, seed=args.seed,
+                         progress=sys.stderr.isatty())
     elapsed = time.perf_counter() - t0
     summary = model.summary()
     summary.insert(0, "true", [TRUE_VALUES.get(n, np.nan) for n in summary.index])

@@ -41,6 +41,7 @@ __all__ = [
     "BoundaryWarning",
     "ConvergenceWarning",
     "GUIDES",
+    "JitMismatchWarning",
     "build_idata",
     "check_fit",
     "pointwise_from_idata",
@@ -67,6 +68,19 @@ class BoundaryWarning(UserWarning):
     """Posterior mass of a parameter piles up against one of its bounds."""
 
 
+class JitMismatchWarning(UserWarning):
+    """The JIT-compiled log density differs from the eager one at the chain's last draw.
+
+    The PyTorch JIT freezes Python control flow that depends on tensor values (e.g. a
+    likelihood choosing its number of series terms from the data at trace time); use
+    ``jit=False`` when this warning appears.
+    """
+
+
+#: Largest difference (nats) tolerated between the JIT and eager log densities.
+JIT_TOLERANCE = 1e-3
+
+
 class _CountingNUTS(NUTS):
     """Pyro NUTS that counts leapfrog steps per iteration."""
 
@@ -90,8 +104,16 @@ def run_nuts(
     progress: bool = True,
     jit: bool = True,
     max_tree_depth: int = 10,
+    init_mass: bool = True,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, float]]:
     """Run ``chains`` NUTS chains sequentially.
+
+    With ``init_mass`` (default) the chains start around the posterior mode (L-BFGS in the
+    unconstrained space), dispersed by one Laplace standard deviation, and warm-up starts
+    from a diagonal inverse mass matrix equal to the inverse of the Hessian's diagonal at
+    the mode (finite differences of gradients) instead of the identity: NUTS then does not
+    spend its first adaptation window with tiny steps on badly scaled parameters
+    (e.g. ``t`` with posterior sd 0.01 next to group offsets with sd 1).
 
     Returns
     -------
@@ -110,12 +132,17 @@ def run_nuts(
     }
     t0 = time.perf_counter()
     n_leapfrog_total = 0
+    jit_gap = 0.0
+    laplace = _laplace(builder) if init_mass else None
     for c in range(chains):
         chain_seed = None if seed is None else int(seed) + c
         if chain_seed is not None:
             pyro.set_rng_seed(chain_seed)
         gen = torch.Generator().manual_seed(chain_seed if chain_seed is not None else c)
-        init = builder.init_values(jitter=0.1 if chains > 1 else 0.0, generator=gen)
+        if laplace is not None:
+            init = laplace.start(gen if chains > 1 else None)
+        else:
+            init = builder.init_values(jitter=0.1 if chains > 1 else 0.0, generator=gen)
         kernel = _CountingNUTS(
             builder.model,
             target_accept_prob=target_accept,
@@ -134,6 +161,8 @@ def run_nuts(
             )
             kernel.setup(tune)
             params = kernel.initial_params
+            if laplace is not None and tune > 0:
+                laplace.set_mass(kernel, params)
             chain_draws = {n: [] for n in site_names}
             st = {k: [] for k in stats}
             bar = tqdm(
@@ -164,17 +193,119 @@ def run_nuts(
                 st["tree_depth"].append(int(kernel.n_leapfrog).bit_length())
                 st["acceptance_rate"].append(float(acc))
             bar.close()
+            if jit:
+                jit_gap = max(jit_gap, _jit_gap(builder, kernel, params))
             kernel.cleanup()
         for name in site_names:
             samples[name].append(np.stack(chain_draws[name]))
         for k in stats:
             stats[k].append(np.asarray(st[k]))
-    timing = {"sampling_time": time.perf_counter() - t0, "n_leapfrog_total": n_leapfrog_total}
+    timing = {"sampling_time": time.perf_counter() - t0, "n_leapfrog_total": n_leapfrog_total,
+              "jit_gap": jit_gap}
+    if jit_gap > JIT_TOLERANCE:
+        warnings.warn(
+            f"the JIT-compiled log density differs from the eager one by {jit_gap:.3g} nats at "
+            "the last draw: the likelihood has value-dependent control flow that the JIT froze; "
+            "rerun with jit=False", JitMismatchWarning, stacklevel=3,
+        )
     return (
         {k: np.stack(v) for k, v in samples.items()},
         {k: np.stack(v) for k, v in stats.items()},
         timing,
     )
+
+
+class _Laplace:
+    """Posterior mode and diagonal curvature in Pyro's unconstrained space."""
+
+    def __init__(self, names, shapes, mode, inv_mass, transforms):
+        self.names, self.shapes, self.mode = names, shapes, mode
+        self.inv_mass, self.transforms = inv_mass, transforms
+
+    def _split(self, x):
+        out, i = {}, 0
+        for n, shp in zip(self.names, self.shapes):
+            k = int(np.prod(shp)) if shp else 1
+            out[n] = x[i : i + k].reshape(shp)
+            i += k
+        return out
+
+    def start(self, gen):
+        x = self.mode
+        if gen is not None:
+            noise = torch.randn(x.shape, generator=gen, dtype=x.dtype).to(x.device)
+            x = x + self.inv_mass.sqrt() * noise
+        u = self._split(x)
+        return {n: self.transforms[n].inv(v) if n in self.transforms else v for n, v in u.items()}
+
+    def set_mass(self, kernel, params):
+        adapter = kernel._adapter
+        key = tuple(sorted(params))
+        shapes = adapter.mass_matrix_adapter.mass_matrix_size
+        if list(shapes) != [key] or key != tuple(self.names):
+            return  # an unexpected layout: keep Pyro's identity start
+        adapter.mass_matrix_adapter.inverse_mass_matrix = {key: self.inv_mass.clone()}
+        adapter.reset_step_size_adaptation(params)
+
+
+def _laplace(builder: ModelBuilder) -> _Laplace | None:
+    from pyro.infer.mcmc.util import initialize_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        init, potential, transforms, _ = initialize_model(
+            builder.model, jit_compile=False, init_strategy=init_to_value(values=builder.init_values())
+        )
+    names = sorted(init)
+    shapes = [tuple(init[n].shape) for n in names]
+    x0 = torch.cat([init[n].detach().reshape(-1) for n in names])
+    lp = _Laplace(names, shapes, x0, torch.ones_like(x0), transforms)
+
+    def f(x):
+        return potential(lp._split(x))
+
+    x = x0.clone().requires_grad_(True)
+    opt = torch.optim.LBFGS([x], max_iter=200, line_search_fn="strong_wolfe", tolerance_grad=1e-6)
+
+    def closure():
+        opt.zero_grad()
+        val = f(x)
+        val.backward()
+        return val
+
+    try:
+        opt.step(closure)
+    except RuntimeError as err:  # pragma: no cover - numerical failure: keep Pyro's defaults
+        logger.info("mode search failed (%s); NUTS starts from the initial values", err)
+        return None
+    mode = x.detach()
+    if not bool(torch.isfinite(f(mode))) or float(f(mode)) > float(f(x0)):
+        return None
+
+    def grad(z):
+        z = z.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(f(z), z)
+        return g
+
+    h = 1e-4
+    diag = torch.empty_like(mode)
+    for i in range(mode.numel()):
+        e = torch.zeros_like(mode)
+        e[i] = h
+        diag[i] = (grad(mode + e)[i] - grad(mode - e)[i]) / (2 * h)
+    inv = torch.where(torch.isfinite(diag) & (diag > 0), 1.0 / diag, torch.ones_like(diag))
+    lp.mode, lp.inv_mass = mode, inv.clamp(1e-6, 1e2)
+    return lp
+
+
+def _jit_gap(builder: ModelBuilder, kernel, params) -> float:
+    """|JIT potential - eager potential| at ``params`` (unconstrained)."""
+    from pyro.infer.mcmc.util import initialize_model
+
+    _, eager, _, _ = initialize_model(
+        builder.model, jit_compile=False, init_strategy=init_to_value(values=builder.init_values())
+    )
+    return float((kernel.potential_fn(params) - eager(params)).detach().abs())
 
 
 def _make_guide(builder: ModelBuilder, guide: str):

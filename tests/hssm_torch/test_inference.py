@@ -207,3 +207,20 @@ def test_cavanagh_fit_converges(reference_dir):
     assert float(az.rhat(idata).to_array().max()) < 1.01
     assert int(idata.sample_stats["diverging"].sum()) == 0
     assert float(az.ess(idata).to_array().min()) > 100
+
+
+def _frozen_constant_loglik(rt, response, theta):
+    """A likelihood reading a parameter value into a Python float (the JIT freezes it)."""
+    c = float(theta[..., 3].detach().mean())  # a constant in the JIT trace, a live value eagerly
+    return ddm_log_likelihood(rt, response, theta) + 10.0 * (c - 0.3)
+
+
+def test_jit_freezing_value_dependent_control_flow_is_detected():
+    from hssm_torch.inference import JitMismatchWarning
+
+    df = ddm_data(40, seed=14)
+    m = make(df, loglik=_frozen_constant_loglik)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.warns(JitMismatchWarning, match="jit=False"):
+            m.sample(chains=1, draws=10, tune=10, seed=0, progress=False, max_tree_depth=4)

@@ -43,8 +43,17 @@ sys.path.insert(0, str(ROOT))
 ANGLE_LAN = Path(os.environ.get("HSSMT_REFERENCE_DIR", ROOT.parent / "shared" / "reference")) / (
     "hssm_networks/angle_lan.onnx"
 )
-COMMON = ["v_Intercept", "v_x", "v_1|participant_id", "v_1|participant_id_sigma",
-          "v", "a", "z", "t", "theta"]
+COMMON = [
+    "v_Intercept",
+    "v_x",
+    "v_1|participant_id",
+    "v_1|participant_id_sigma",
+    "v",
+    "a",
+    "z",
+    "t",
+    "theta",
+]
 
 PEER_SCRIPT = r"""
 import json, sys, time, warnings
@@ -69,7 +78,8 @@ post = idata["posterior"]
 arrays = {k: np.asarray(post[k].values) for k in post.data_vars if k in args["keep"]}
 np.savez(args["out"], **arrays)
 div = int(np.asarray(idata["sample_stats"]["diverging"].values).sum())
-print(json.dumps({"import_s": t1 - t0, "build_s": t2 - t1, "sample_s": t3 - t2, "divergences": div}))
+res = {"import_s": t1 - t0, "build_s": t2 - t1, "sample_s": t3 - t2, "divergences": div}
+print(json.dumps(res))
 """
 
 
@@ -77,7 +87,9 @@ def simulate(model: str, theta: np.ndarray, seed: int) -> pd.DataFrame:
     from simulators.simulate import simulate as sim
 
     res = sim(model, torch.tensor(theta, dtype=torch.float64), 1, seed=seed, dtype=torch.float64)
-    return pd.DataFrame({"rt": res.rt[:, 0].numpy(), "response": res.response[:, 0].numpy().astype(float)})
+    return pd.DataFrame(
+        {"rt": res.rt[:, 0].numpy(), "response": res.response[:, 0].numpy().astype(float)}
+    )
 
 
 def make_case(case: str) -> tuple[pd.DataFrame, dict]:
@@ -112,7 +124,9 @@ def gradient_costs(model, reps: int = 20) -> dict[str, float]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        init, pot, _, _ = initialize_model(model.pyro_model, jit_compile=True, skip_jit_warnings=True)
+        init, pot, _, _ = initialize_model(
+            model.pyro_model, jit_compile=True, skip_jit_warnings=True
+        )
         for _ in range(3):
             potential_grad(pot, init)
         t0 = time.perf_counter()
@@ -145,8 +159,9 @@ def run_ours(case: str, df: pd.DataFrame, meta: dict, args) -> dict:
     build = time.perf_counter() - t0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        idata = model.sample(chains=args.chains, draws=args.draws, tune=args.tune, seed=1,
-                             progress=False)
+        idata = model.sample(
+            chains=args.chains, draws=args.draws, tune=args.tune, seed=1, progress=False
+        )
     sampling = float(idata.attrs["sampling_time"])
     n_lf = int(idata.attrs["n_leapfrog_total"])
     post = {k: idata.posterior[k].values for k in model.var_names}
@@ -154,11 +169,16 @@ def run_ours(case: str, df: pd.DataFrame, meta: dict, args) -> dict:
     costs = gradient_costs(model)
     grad_total = costs["grad_s"] * n_lf
     return {
-        "build_s": build, "sampling_s": sampling, "total_s": build + sampling,
-        "min_bulk_ess": ess, "ess_per_s": ess / sampling, "ess_per_s_total": ess / (build + sampling),
+        "build_s": build,
+        "sampling_s": sampling,
+        "total_s": build + sampling,
+        "min_bulk_ess": ess,
+        "ess_per_s": ess / sampling,
+        "ess_per_s_total": ess / (build + sampling),
         "divergences": int(idata.sample_stats["diverging"].sum()),
         "max_rhat": float(az.rhat(idata, var_names=model.var_names).to_array().max()),
-        "n_leapfrog_total": n_lf, **costs,
+        "n_leapfrog_total": n_lf,
+        **costs,
         "time_in_gradients_s": grad_total,
         "time_in_likelihood_s": costs["likelihood_grad_s"] * n_lf,
         "pyro_overhead_per_step_ms": 1e3 * max(sampling - grad_total, 0.0) / max(n_lf, 1),
@@ -174,13 +194,26 @@ def run_peer(case: str, df: pd.DataFrame, meta: dict, args) -> dict | None:
         csv = Path(tmp) / "data.csv"
         df.to_csv(csv, index=False)
         out = Path(tmp) / "post.npz"
-        cfg = {"csv": str(csv), "out": str(out), "model": meta["model"],
-               "formula": meta.get("formula"), "onnx": meta.get("onnx"),
-               "sampler": "pymc" if case == "i" else "numpyro",
-               "chains": args.chains, "draws": args.draws, "tune": args.tune, "keep": COMMON}
+        cfg = {
+            "csv": str(csv),
+            "out": str(out),
+            "model": meta["model"],
+            "formula": meta.get("formula"),
+            "onnx": meta.get("onnx"),
+            "sampler": "pymc" if case == "i" else "numpyro",
+            "chains": args.chains,
+            "draws": args.draws,
+            "tune": args.tune,
+            "keep": COMMON,
+        }
         env = dict(os.environ, JAX_PLATFORMS="cpu", OMP_NUM_THREADS="1")
-        proc = subprocess.run([peer, "-W", "ignore", "-c", PEER_SCRIPT, json.dumps(cfg)],
-                              capture_output=True, text=True, env=env, timeout=3600)
+        proc = subprocess.run(
+            [peer, "-W", "ignore", "-c", PEER_SCRIPT, json.dumps(cfg)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=3600,
+        )
         if proc.returncode != 0:
             return {"error": proc.stderr[-2000:]}
         res = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -203,8 +236,11 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "fit.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    results = {"settings": vars(args) | {"out": str(args.out)},
-               "load_average": os.getloadavg(), "cases": {}}
+    results = {
+        "settings": vars(args) | {"out": str(args.out)},
+        "load_average": os.getloadavg(),
+        "cases": {},
+    }
     if not os.environ.get("PEER_PYTHON"):
         print("PEER_PYTHON not set: HSSM comparison skipped")
     for case in args.cases.split(","):
@@ -215,18 +251,25 @@ def main(argv=None) -> int:
         ours = run_ours(case, df, meta, args)
         peer = run_peer(case, df, meta, args)
         entry = {"n_trials": len(df), **meta, "hssm_torch": ours, "hssm": peer}
-        line = (f"({case}) hssm-torch: sampling {ours['sampling_s']:.1f} s, total {ours['total_s']:.1f} s, "
-                f"min ESS {ours['min_bulk_ess']:.0f}, {ours['ess_per_s']:.1f} ESS/s; "
-                f"grad {1e3 * ours['grad_s']:.2f} ms (likelihood {1e3 * ours['likelihood_grad_s']:.2f} ms), "
-                f"{ours['n_leapfrog_total']} leapfrog steps, Pyro overhead "
-                f"{ours['pyro_overhead_per_step_ms']:.2f} ms/step")
+        line = (
+            f"({case}) hssm-torch: sampling {ours['sampling_s']:.1f} s, "
+            f"total {ours['total_s']:.1f} s, "
+            f"min ESS {ours['min_bulk_ess']:.0f}, {ours['ess_per_s']:.1f} ESS/s; "
+            f"grad {1e3 * ours['grad_s']:.2f} ms "
+            f"(likelihood {1e3 * ours['likelihood_grad_s']:.2f} ms), "
+            f"{ours['n_leapfrog_total']} leapfrog steps, Pyro overhead "
+            f"{ours['pyro_overhead_per_step_ms']:.2f} ms/step"
+        )
         print(line)
         if peer and "error" not in peer:
             entry["ratio_ess_per_s"] = ours["ess_per_s"] / peer["ess_per_s"]
             entry["ratio_ess_per_s_total"] = ours["ess_per_s_total"] / peer["ess_per_s_total"]
-            print(f"({case}) HSSM ({peer['sampler']}): sample() {peer['sample_s']:.1f} s, min ESS "
-                  f"{peer['min_bulk_ess']:.0f}, {peer['ess_per_s']:.1f} ESS/s -> ratio "
-                  f"{entry['ratio_ess_per_s']:.2f} (total incl. build: {entry['ratio_ess_per_s_total']:.2f})")
+            print(
+                f"({case}) HSSM ({peer['sampler']}): sample() {peer['sample_s']:.1f} s, min ESS "
+                f"{peer['min_bulk_ess']:.0f}, {peer['ess_per_s']:.1f} ESS/s -> ratio "
+                f"{entry['ratio_ess_per_s']:.2f} "
+                f"(total incl. build: {entry['ratio_ess_per_s_total']:.2f})"
+            )
         elif peer:
             print(f"({case}) HSSM failed: {peer['error'][-500:]}")
         results["cases"][case] = entry

@@ -101,7 +101,9 @@ class ModelBuilder:
         names = {s.name for s in self.sites}
         unknown = sorted(set(initval) - names)
         if unknown:
-            raise ValueError(f"initval: unknown variable(s) {unknown}; variables are {sorted(names)}")
+            raise ValueError(
+                f"initval: unknown variable(s) {unknown}; variables are {sorted(names)}"
+            )
         for s in self.sites:
             if s.name in initval:
                 s.init = torch.as_tensor(initval[s.name], dtype=self.dtype, device=self.device)
@@ -247,8 +249,12 @@ class ModelBuilder:
 
     def distribution(self, theta: torch.Tensor, p_outlier: torch.Tensor | None) -> SSMDistribution:
         return SSMDistribution(
-            theta, self.loglik, model=self.model_name, choices=self.choices,
-            p_outlier=p_outlier, lapse=self.lapse,
+            theta,
+            self.loglik,
+            model=self.model_name,
+            choices=self.choices,
+            p_outlier=p_outlier,
+            lapse=self.lapse,
         )
 
     def model(self) -> None:
@@ -302,4 +308,3 @@ class ModelBuilder:
                     near[par.name][1] += float((col > hi - w).sum())
         total = n_draws * self.n_obs
         return torch.cat(out, 0), {k: (a / total, b / total) for k, (a, b) in near.items()}
-

@@ -14,8 +14,8 @@ Example
 from __future__ import annotations
 
 import argparse
-import sys
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -28,11 +28,19 @@ __all__ = ["TRUE_VALUES", "main", "simulate_hierarchical", "write_plots"]
 logger = logging.getLogger(__name__)
 
 #: Parameters used to simulate the demo data.
-TRUE_VALUES = {"v_Intercept": 0.5, "v_x": 0.8, "v_1|participant_id_sigma": 0.4, "a": 1.0,
-               "z": 0.5, "t": 0.3}
+TRUE_VALUES = {
+    "v_Intercept": 0.5,
+    "v_x": 0.8,
+    "v_1|participant_id_sigma": 0.4,
+    "a": 1.0,
+    "z": 0.5,
+    "t": 0.3,
+}
 
 
-def simulate_hierarchical(n_participants: int = 8, n_trials: int = 60, seed: int = 0) -> pd.DataFrame:
+def simulate_hierarchical(
+    n_participants: int = 8, n_trials: int = 60, seed: int = 0
+) -> pd.DataFrame:
     """Simulate DDM trials with ``v = 0.5 + 0.8 x + u_p``, ``u_p ~ N(0, 0.4)``.
 
     Returns a DataFrame with ``rt``, ``response``, ``x`` and ``participant_id``.
@@ -57,8 +65,12 @@ def simulate_hierarchical(n_participants: int = 8, n_trials: int = 60, seed: int
     theta = np.column_stack([v, *(np.full_like(v, tv[k]) for k in ("a", "z", "t"))])
     res = simulate("ddm", torch.tensor(theta), 1, seed=seed, dtype=torch.float64)
     return pd.DataFrame(
-        {"rt": res.rt[:, 0].numpy(), "response": res.response[:, 0].numpy().astype(float),
-         "x": x, "participant_id": pid}
+        {
+            "rt": res.rt[:, 0].numpy(),
+            "response": res.response[:, 0].numpy().astype(float),
+            "x": x,
+            "participant_id": pid,
+        }
     )
 
 
@@ -89,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the demo (see the module docstring)."""
     from hssm_torch.model import HSSM
 
-    parser = argparse.ArgumentParser(prog="python -m hssm_torch.demo", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m hssm_torch.demo", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--participants", type=int, default=6)
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--chains", type=int, default=2)
@@ -104,13 +118,20 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     df = simulate_hierarchical(args.participants, args.trials, args.seed)
-    print(f"simulated {len(df)} trials from {args.participants} participants "
-          f"(v = 0.5 + 0.8 x + u_p, a = 1, z = 0.5, t = 0.3)")
+    print(
+        f"simulated {len(df)} trials from {args.participants} participants "
+        f"(v = 0.5 + 0.8 x + u_p, a = 1, z = 0.5, t = 0.3)"
+    )
     model = HSSM(df, "ddm", include=[{"name": "v", "formula": "v ~ 1 + x + (1|participant_id)"}])
     print(model)
     t0 = time.perf_counter()
-    idata = model.sample(chains=args.chains, draws=args.draws, tune=args.tune, seed=args.seed,
-                         progress=sys.stderr.isatty())
+    idata = model.sample(
+        chains=args.chains,
+        draws=args.draws,
+        tune=args.tune,
+        seed=args.seed,
+        progress=sys.stderr.isatty(),
+    )
     elapsed = time.perf_counter() - t0
     summary = model.summary()
     summary.insert(0, "true", [TRUE_VALUES.get(n, np.nan) for n in summary.index])
@@ -118,7 +139,10 @@ def main(argv: list[str] | None = None) -> int:
 
     with _pd.option_context("display.width", 140, "display.max_rows", 100):
         print(summary)
-    print(f"sampling took {elapsed:.0f} s ({args.chains} chains x {args.tune} tune + {args.draws} draws)")
+    print(
+        f"sampling took {elapsed:.0f} s "
+        f"({args.chains} chains x {args.tune} tune + {args.draws} draws)"
+    )
     summary.to_csv(out / "summary.csv")
     model.save(out / "model")
     for p in write_plots(idata, [n for n in model.var_names if "|" not in n or "sigma" in n], out):

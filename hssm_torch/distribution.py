@@ -84,7 +84,11 @@ class SSMDistribution(pdist.TorchDistribution):
         theta = self.theta.expand(shape + self.theta.shape[-1:])
         p = None if self.p_outlier is None else self.p_outlier.expand(shape)
         return SSMDistribution(
-            theta, self.loglik, model=self.model, choices=self.choices, p_outlier=p,
+            theta,
+            self.loglik,
+            model=self.model,
+            choices=self.choices,
+            p_outlier=p,
             lapse=self.lapse,
         )
 
@@ -98,7 +102,7 @@ class SSMDistribution(pdist.TorchDistribution):
         lapse_lp = self.lapse.log_prob(rt.clamp(min=0.0))
         return torch.logaddexp(torch.log1p(-p) + ll, torch.log(p) + lapse_lp)
 
-    def sample(self, sample_shape=torch.Size()) -> torch.Tensor:
+    def sample(self, sample_shape=()) -> torch.Tensor:
         """Simulate ``(rt, response)`` rows with :func:`simulators.simulate`."""
         from simulators.simulate import simulate
 

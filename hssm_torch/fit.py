@@ -73,9 +73,15 @@ def run(cfg: DictConfig, out: Path) -> Any:
     elif loglik is not None:
         loglik = hydra.utils.to_absolute_path(str(loglik))
     model = HSSM(
-        data, m["name"], include=m.get("include") or None, loglik_kind=m.get("loglik_kind"),
-        loglik=loglik, p_outlier=m.get("p_outlier"), global_formula=m.get("global_formula"),
-        link_settings=m.get("link_settings"), device=cfg.device,
+        data,
+        m["name"],
+        include=m.get("include") or None,
+        loglik_kind=m.get("loglik_kind"),
+        loglik=loglik,
+        p_outlier=m.get("p_outlier"),
+        global_formula=m.get("global_formula"),
+        link_settings=m.get("link_settings"),
+        device=cfg.device,
     )
     logger.info("%s", model)
     s = OmegaConf.to_container(cfg.sampler, resolve=True)

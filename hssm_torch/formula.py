@@ -124,7 +124,9 @@ def _wrapped(piece: str) -> bool:
     return True
 
 
-def parse_formula(formula: str, param: str | None = None, *, check_lhs: bool = True) -> ParsedFormula:
+def parse_formula(
+    formula: str, param: str | None = None, *, check_lhs: bool = True
+) -> ParsedFormula:
     """Split ``"v ~ 1 + x + (1|g)"`` into a fixed part and group terms.
 
     Parameters

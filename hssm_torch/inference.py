@@ -166,7 +166,9 @@ def run_nuts(
             chain_draws = {n: [] for n in site_names}
             st = {k: [] for k in stats}
             bar = tqdm(
-                total=tune + draws, disable=not progress, desc=f"chain {c + 1}/{chains}",
+                total=tune + draws,
+                disable=not progress,
+                desc=f"chain {c + 1}/{chains}",
                 leave=False,
             )
             for i in range(tune + draws):
@@ -179,12 +181,18 @@ def run_nuts(
                 if i < tune:
                     continue
                 n = kernel._t - kernel._warmup_steps
-                acc = kernel._mean_accept_prob * n - m_prev * (n - 1) if n > 1 else (
-                    kernel._mean_accept_prob
+                acc = (
+                    kernel._mean_accept_prob * n - m_prev * (n - 1)
+                    if n > 1
+                    else (kernel._mean_accept_prob)
                 )
                 del t_prev
                 for name in site_names:
-                    val = kernel.transforms[name].inv(params[name]) if name in kernel.transforms else params[name]
+                    val = (
+                        kernel.transforms[name].inv(params[name])
+                        if name in kernel.transforms
+                        else params[name]
+                    )
                     chain_draws[name].append(val.detach().cpu().numpy())
                 st["lp"].append(-float(kernel._potential_energy_last))
                 st["diverging"].append(len(kernel._divergences) > n_div)
@@ -200,13 +208,18 @@ def run_nuts(
             samples[name].append(np.stack(chain_draws[name]))
         for k in stats:
             stats[k].append(np.asarray(st[k]))
-    timing = {"sampling_time": time.perf_counter() - t0, "n_leapfrog_total": n_leapfrog_total,
-              "jit_gap": jit_gap}
+    timing = {
+        "sampling_time": time.perf_counter() - t0,
+        "n_leapfrog_total": n_leapfrog_total,
+        "jit_gap": jit_gap,
+    }
     if jit_gap > JIT_TOLERANCE:
         warnings.warn(
             f"the JIT-compiled log density differs from the eager one by {jit_gap:.3g} nats at "
             "the last draw: the likelihood has value-dependent control flow that the JIT froze; "
-            "rerun with jit=False", JitMismatchWarning, stacklevel=3,
+            "rerun with jit=False",
+            JitMismatchWarning,
+            stacklevel=3,
         )
     return (
         {k: np.stack(v) for k, v in samples.items()},
@@ -254,7 +267,9 @@ def _laplace(builder: ModelBuilder) -> _Laplace | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         init, potential, transforms, _ = initialize_model(
-            builder.model, jit_compile=False, init_strategy=init_to_value(values=builder.init_values())
+            builder.model,
+            jit_compile=False,
+            init_strategy=init_to_value(values=builder.init_values()),
         )
     names = sorted(init)
     shapes = [tuple(init[n].shape) for n in names]
@@ -323,8 +338,12 @@ def _fit_guide(builder, guide_obj, steps, lr, seed, progress, num_particles):
     if seed is not None:
         pyro.set_rng_seed(int(seed))
     pyro.clear_param_store()
-    svi = SVI(builder.model, guide_obj, pyro.optim.Adam({"lr": lr}),
-              Trace_ELBO(num_particles=num_particles))
+    svi = SVI(
+        builder.model,
+        guide_obj,
+        pyro.optim.Adam({"lr": lr}),
+        Trace_ELBO(num_particles=num_particles),
+    )
     losses = []
     bar = tqdm(range(steps), disable=not progress, desc="SVI", leave=False)
     for i in bar:
@@ -420,8 +439,11 @@ def build_idata(
     first = next(iter(samples.values())) if samples else np.zeros((1, 1))
     n_chains, n_draws = first.shape[:2]
     flat = {
-        k: torch.as_tensor(v.reshape((n_chains * n_draws,) + v.shape[2:]), dtype=builder.dtype,
-                           device=builder.device)
+        k: torch.as_tensor(
+            v.reshape((n_chains * n_draws,) + v.shape[2:]),
+            dtype=builder.dtype,
+            device=builder.device,
+        )
         for k, v in samples.items()
     }
     post = _posterior_arrays(model, flat)
@@ -433,9 +455,7 @@ def build_idata(
         "observed_data": {"rt,response": builder.obs.cpu().numpy()},
     }
     if log_likelihood:
-        groups["log_likelihood"] = {
-            "rt,response": ll.cpu().numpy().reshape(n_chains, n_draws, -1)
-        }
+        groups["log_likelihood"] = {"rt,response": ll.cpu().numpy().reshape(n_chains, n_draws, -1)}
     if stats is not None:
         groups["sample_stats"] = dict(stats)
     dims_obs = dict(dims)
@@ -463,14 +483,17 @@ def check_fit(model: HSSM, idata, near: Mapping[str, tuple[float, float]]) -> No
         if bad:
             warnings.warn(
                 f"r_hat > 1.01 for {bad}; run longer chains or check the model",
-                ConvergenceWarning, stacklevel=3,
+                ConvergenceWarning,
+                stacklevel=3,
             )
     if "sample_stats" in idata.groups():
         n_div = int(idata.sample_stats["diverging"].sum())
         if n_div:
             warnings.warn(
                 f"{n_div} divergent transition(s) after tuning; raise target_accept or "
-                "reparameterise", ConvergenceWarning, stacklevel=3,
+                "reparameterise",
+                ConvergenceWarning,
+                stacklevel=3,
             )
     for name, (lo_frac, hi_frac) in near.items():
         for side, frac in (("lower", lo_frac), ("upper", hi_frac)):
@@ -479,7 +502,9 @@ def check_fit(model: HSSM, idata, near: Mapping[str, tuple[float, float]]) -> No
                 warnings.warn(
                     f"parameter {name!r}: {100 * frac:.0f}% of the posterior trial values lie "
                     f"within 1% of its {side} bound (bounds [{lo}, {hi}]); the bound may be "
-                    "shaping the estimate", BoundaryWarning, stacklevel=3,
+                    "shaping the estimate",
+                    BoundaryWarning,
+                    stacklevel=3,
                 )
 
 
@@ -491,8 +516,9 @@ def _sites_from_posterior(model: HSSM, idata) -> dict[str, torch.Tensor]:
 
     def flat(name):
         arr = post[name].values
-        return torch.as_tensor(arr.reshape((n,) + arr.shape[2:]), dtype=builder.dtype,
-                               device=builder.device)
+        return torch.as_tensor(
+            arr.reshape((n,) + arr.shape[2:]), dtype=builder.dtype, device=builder.device
+        )
 
     values = {}
     group_names = {
@@ -521,8 +547,12 @@ def pointwise_from_idata(model: HSSM, idata):
     post = idata.posterior
     arr = ll.cpu().numpy().reshape(post.sizes["chain"], post.sizes["draw"], -1)
     return xr.DataArray(
-        arr, dims=("chain", "draw", "__obs__"),
-        coords={"chain": post.chain.values, "draw": post.draw.values,
-                "__obs__": np.arange(arr.shape[-1])},
+        arr,
+        dims=("chain", "draw", "__obs__"),
+        coords={
+            "chain": post.chain.values,
+            "draw": post.draw.values,
+            "__obs__": np.arange(arr.shape[-1]),
+        },
         name="rt,response",
     )

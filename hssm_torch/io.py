@@ -54,7 +54,9 @@ def _loglik_ref(model: HSSM) -> Any:
     if src is not None:
         return {"onnx": str(Path(src).resolve())}
     if model._network is not None:
-        if model.loglik_kind == "approx_differentiable" and model._init_kwargs.get("loglik_shipped"):
+        if model.loglik_kind == "approx_differentiable" and model._init_kwargs.get(
+            "loglik_shipped"
+        ):
             return None
         source = getattr(model._network, "source", None)
         if source and Path(source).is_file():

@@ -95,9 +95,7 @@ def get_link(name: str | Link, bounds: tuple[float, float] | None = None) -> Lin
         raise ValueError(f"link: unknown link {name!r}; expected one of {list(LINK_NAMES)}")
     if name == "gen_logit":
         if bounds is None or not all(math.isfinite(b) for b in bounds):
-            raise ValueError(
-                f"link 'gen_logit': needs finite bounds (lower, upper), got {bounds}"
-            )
+            raise ValueError(f"link 'gen_logit': needs finite bounds (lower, upper), got {bounds}")
         lo, hi = float(bounds[0]), float(bounds[1])
         if not lo < hi:
             raise ValueError(f"link 'gen_logit': expected lower < upper, got {bounds}")
@@ -129,8 +127,7 @@ def default_link(bounds: tuple[float, float], setting: str | None) -> Link:
         return Link("identity")
     if setting not in ("log_logit", "gen_logit"):
         raise ValueError(
-            f"link_settings: expected None, 'identity', 'log_logit' or 'gen_logit', "
-            f"got {setting!r}"
+            f"link_settings: expected None, 'identity', 'log_logit' or 'gen_logit', got {setting!r}"
         )
     if math.isfinite(lo) and math.isfinite(hi):
         return get_link("gen_logit", (lo, hi))

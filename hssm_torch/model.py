@@ -83,10 +83,18 @@ class ModelInfo:
             name = spec.name
         else:
             names = tuple(cfg["list_params"])
-            support, box, defaults, choices, name = {}, {}, {}, tuple(cfg.get("choices", (-1, 1))), model
+            support, box, defaults, choices, name = (
+                {},
+                {},
+                {},
+                tuple(cfg.get("choices", (-1, 1))),
+                model,
+            )
         for n, b in dict(cfg.get("bounds", {})).items():
             if n not in names:
-                raise ValueError(f"model_config['bounds']: {n!r} is not in list_params {list(names)}")
+                raise ValueError(
+                    f"model_config['bounds']: {n!r} is not in list_params {list(names)}"
+                )
             support[n] = box[n] = (float(b[0]), float(b[1]))
         for n in names:
             if n not in support:
@@ -95,8 +103,9 @@ class ModelInfo:
             mid = 0.5 * (lo + hi) if math.isfinite(lo) and math.isfinite(hi) else max(lo, 0.0) + 0.5
             defaults.setdefault(n, mid)
         defaults.update({k: float(v) for k, v in dict(cfg.get("defaults", {})).items()})
-        return cls(name, names, support, box, defaults, tuple(int(c) for c in choices),
-                   spec is not None)
+        return cls(
+            name, names, support, box, defaults, tuple(int(c) for c in choices), spec is not None
+        )
 
 
 def _validate_data(data: Any, choices: Sequence[int]) -> pd.DataFrame:
@@ -191,7 +200,9 @@ def _resolve_loglik(
     lo = torch.tensor([info.box[n][0] for n in info.param_names], dtype=dtype, device=device)
     hi = torch.tensor([info.box[n][1] for n in info.param_names], dtype=dtype, device=device)
 
-    def network_loglik(rt: torch.Tensor, response: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    def network_loglik(
+        rt: torch.Tensor, response: torch.Tensor, theta: torch.Tensor
+    ) -> torch.Tensor:
         batch = theta.shape[:-1]
         x = torch.cat(
             [theta, rt.expand(batch).unsqueeze(-1), response.expand(batch).unsqueeze(-1)], dim=-1
@@ -268,7 +279,9 @@ class HSSM:
             raise ValueError(f"prior_settings: expected 'safe' or None, got {prior_settings!r}")
         self.info = ModelInfo.build(model, model_config)
         self.model_name = self.info.name
-        self.choices = tuple(int(c) for c in (choices if choices is not None else self.info.choices))
+        self.choices = tuple(
+            int(c) for c in (choices if choices is not None else self.info.choices)
+        )
         self.data = _validate_data(data, self.choices)
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.dtype = dtype
@@ -277,7 +290,9 @@ class HSSM:
         )
         if not self.info.registered and loglik is None:
             raise ValueError(f"loglik: model {self.model_name!r} is not registered; pass loglik")
-        self.bounds = self.info.box if self.loglik_kind == "approx_differentiable" else self.info.support
+        self.bounds = (
+            self.info.box if self.loglik_kind == "approx_differentiable" else self.info.support
+        )
         if link_settings is None and self.loglik_kind == "approx_differentiable":
             link_settings = "gen_logit"
         self.link_settings = link_settings
@@ -338,15 +353,25 @@ class HSSM:
             if n == "t":
                 init = min(max(init, 0.05), 0.5 * min_rt)
             resolved.append(
-                resolve_param(p, self.data, bounds=self.bounds[n], default=init,
-                              link_setting=link_settings, init=init)
+                resolve_param(
+                    p,
+                    self.data,
+                    bounds=self.bounds[n],
+                    default=init,
+                    link_setting=link_settings,
+                    init=init,
+                )
             )
         self.params = resolved
         self.p_outlier = None
         po = by_name.get("p_outlier")
         if po is not None and not (isinstance(po.prior, (int, float)) and po.prior == 0):
             self.p_outlier = resolve_param(
-                po, self.data, bounds=(0.0, 1.0), default=0.05, link_setting="log_logit",
+                po,
+                self.data,
+                bounds=(0.0, 1.0),
+                default=0.05,
+                link_setting="log_logit",
                 init=0.05,
             )
         self.lapse = self._lapse(lapse)
@@ -356,9 +381,16 @@ class HSSM:
             self.data["response"].to_numpy(dtype=float), dtype=dtype, device=self.device
         )
         self.builder = ModelBuilder(
-            self.params, self.p_outlier, self._loglik, model_name=self.model_name,
-            choices=self.choices, rt=rt, response=resp, lapse=self.lapse,
-            noncentered=self.noncentered, initval=initval,
+            self.params,
+            self.p_outlier,
+            self._loglik,
+            model_name=self.model_name,
+            choices=self.choices,
+            rt=rt,
+            response=resp,
+            lapse=self.lapse,
+            noncentered=self.noncentered,
+            initval=initval,
         )
         self.traces = None
         self.vi_idata = None
@@ -467,14 +499,26 @@ class HSSM:
         if not 0.0 < target_accept < 1.0:
             raise ValueError(f"target_accept: expected a value in (0, 1), got {target_accept}")
         samples, stats, timing = run_nuts(
-            self.builder, chains=chains, draws=draws, tune=tune, target_accept=target_accept,
-            seed=seed, progress=progress, jit=jit, max_tree_depth=max_tree_depth,
+            self.builder,
+            chains=chains,
+            draws=draws,
+            tune=tune,
+            target_accept=target_accept,
+            seed=seed,
+            progress=progress,
+            jit=jit,
+            max_tree_depth=max_tree_depth,
         )
         idata, near = build_idata(self, samples, stats, log_likelihood=log_likelihood)
         idata.attrs.update(
-            {"sampler": "pyro NUTS", "sampling_time": timing["sampling_time"],
-             "n_leapfrog_total": timing["n_leapfrog_total"],
-             "tuning_steps": tune, "seed": -1 if seed is None else seed}
+            {
+                "sampler": "pyro NUTS",
+                "sampling_time": timing["sampling_time"],
+                "n_leapfrog_total": timing["n_leapfrog_total"],
+                "jit_gap": timing["jit_gap"],
+                "tuning_steps": tune,
+                "seed": -1 if seed is None else seed,
+            }
         )
         check_fit(self, idata, near)
         self.traces = idata
@@ -508,16 +552,23 @@ class HSSM:
         if method != "svi":
             raise ValueError(f"method: expected 'svi', got {method!r}")
         samples, losses = run_svi(
-            self.builder, guide=guide, steps=steps, lr=lr, draws=draws, seed=seed,
-            progress=progress, num_particles=num_particles,
+            self.builder,
+            guide=guide,
+            steps=steps,
+            lr=lr,
+            draws=draws,
+            seed=seed,
+            progress=progress,
+            num_particles=num_particles,
         )
         idata, _ = build_idata(self, samples, None)
         idata.attrs.update({"inference": f"pyro SVI ({guide})", "steps": steps})
         self.vi_idata, self.vi_losses = idata, losses
         return idata
 
-    def find_map(self, steps: int = 2000, lr: float = 0.01, seed: int | None = None,
-                 progress: bool = False) -> dict[str, np.ndarray]:
+    def find_map(
+        self, steps: int = 2000, lr: float = 0.01, seed: int | None = None, progress: bool = False
+    ) -> dict[str, np.ndarray]:
         """Maximum a posteriori values (Pyro ``AutoDelta`` + Adam), by variable name."""
         from hssm_torch.inference import run_map
 

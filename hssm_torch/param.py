@@ -235,7 +235,9 @@ def resolve_param(
     parsed = parse_formula(param.formula, param=name)
     design = build_design(parsed, data)
     link = (
-        get_link(param.link, bounds) if param.link is not None else default_link(bounds, link_setting)
+        get_link(param.link, bounds)
+        if param.link is not None
+        else default_link(bounds, link_setting)
     )
     link_init = link.forward(init_value)
     user = param.prior if param.prior is not None else {}
@@ -253,7 +255,7 @@ def resolve_param(
     strip = f"{name}_"
     priors: dict[str, Any] = {}
     for key, spec in user.items():
-        label = key[len(strip):] if key.startswith(strip) and key[len(strip):] in known else key
+        label = key[len(strip) :] if key.startswith(strip) and key[len(strip) :] in known else key
         if label not in known:
             raise ValueError(
                 f"include[{name!r}]: prior given for unknown term {key!r}; the formula's terms "
@@ -289,6 +291,11 @@ def resolve_param(
     for g in design.groups:
         priors.setdefault(f"{g.name}_sigma", default_group_sigma_prior(bounds, link.name))
     return ResolvedParam(
-        name, "regression", bounds, link=link, design=design, term_priors=priors,
+        name,
+        "regression",
+        bounds,
+        link=link,
+        design=design,
+        term_priors=priors,
         init=link_init,
     )

@@ -108,7 +108,7 @@ class TruncatedNormal(pdist.TorchDistribution):
         inside = (value >= self.low) & (value <= self.high)
         return torch.where(inside, lp, torch.full_like(lp, -math.inf))
 
-    def rsample(self, sample_shape=torch.Size()):
+    def rsample(self, sample_shape=()):
         shape = self._extended_shape(sample_shape)
         u = torch.rand(shape, dtype=self.loc.dtype, device=self.loc.device)
         cdf_b = self._ndtr(self._beta)
@@ -136,30 +136,55 @@ def _gamma(alpha=None, beta=None, mu=None, sigma=None):
 
 # name -> (builder taking canonical kwargs, canonical arg names, aliases -> canonical)
 _TABLE: dict[str, tuple[Any, tuple[str, ...], dict[str, str]]] = {
-    "Beta": (lambda alpha, beta: pdist.Beta(alpha, beta), ("alpha", "beta"),
-             {"concentration1": "alpha", "concentration0": "beta"}),
-    "Cauchy": (lambda alpha, beta: pdist.Cauchy(alpha, beta), ("alpha", "beta"),
-               {"loc": "alpha", "scale": "beta"}),
+    "Beta": (
+        lambda alpha, beta: pdist.Beta(alpha, beta),
+        ("alpha", "beta"),
+        {"concentration1": "alpha", "concentration0": "beta"},
+    ),
+    "Cauchy": (
+        lambda alpha, beta: pdist.Cauchy(alpha, beta),
+        ("alpha", "beta"),
+        {"loc": "alpha", "scale": "beta"},
+    ),
     "Exponential": (lambda lam: pdist.Exponential(lam), ("lam",), {"rate": "lam"}),
-    "Gamma": (_gamma, ("alpha", "beta", "mu", "sigma"),
-              {"concentration": "alpha", "rate": "beta"}),
+    "Gamma": (_gamma, ("alpha", "beta", "mu", "sigma"), {"concentration": "alpha", "rate": "beta"}),
     "HalfCauchy": (lambda beta: pdist.HalfCauchy(beta), ("beta",), {"scale": "beta"}),
     "HalfNormal": (lambda sigma: pdist.HalfNormal(sigma), ("sigma",), {"scale": "sigma"}),
-    "InverseGamma": (lambda alpha, beta: pdist.InverseGamma(alpha, beta), ("alpha", "beta"),
-                     {"concentration": "alpha", "rate": "beta"}),
-    "LogNormal": (lambda mu, sigma: pdist.LogNormal(mu, sigma), ("mu", "sigma"),
-                  {"loc": "mu", "scale": "sigma"}),
-    "Normal": (lambda mu, sigma: pdist.Normal(mu, sigma), ("mu", "sigma"),
-               {"loc": "mu", "scale": "sigma"}),
-    "StudentT": (lambda nu, mu, sigma: pdist.StudentT(nu, mu, sigma), ("nu", "mu", "sigma"),
-                 {"df": "nu", "loc": "mu", "scale": "sigma"}),
-    "TruncatedNormal": (lambda mu, sigma, lower, upper: TruncatedNormal(mu, sigma, lower, upper),
-                        ("mu", "sigma", "lower", "upper"),
-                        {"loc": "mu", "scale": "sigma", "low": "lower", "high": "upper"}),
-    "Uniform": (lambda lower, upper: pdist.Uniform(lower, upper), ("lower", "upper"),
-                {"low": "lower", "high": "upper"}),
-    "Weibull": (lambda alpha, beta: pdist.Weibull(beta, alpha), ("alpha", "beta"),
-                {"concentration": "alpha", "scale": "beta"}),
+    "InverseGamma": (
+        lambda alpha, beta: pdist.InverseGamma(alpha, beta),
+        ("alpha", "beta"),
+        {"concentration": "alpha", "rate": "beta"},
+    ),
+    "LogNormal": (
+        lambda mu, sigma: pdist.LogNormal(mu, sigma),
+        ("mu", "sigma"),
+        {"loc": "mu", "scale": "sigma"},
+    ),
+    "Normal": (
+        lambda mu, sigma: pdist.Normal(mu, sigma),
+        ("mu", "sigma"),
+        {"loc": "mu", "scale": "sigma"},
+    ),
+    "StudentT": (
+        lambda nu, mu, sigma: pdist.StudentT(nu, mu, sigma),
+        ("nu", "mu", "sigma"),
+        {"df": "nu", "loc": "mu", "scale": "sigma"},
+    ),
+    "TruncatedNormal": (
+        lambda mu, sigma, lower, upper: TruncatedNormal(mu, sigma, lower, upper),
+        ("mu", "sigma", "lower", "upper"),
+        {"loc": "mu", "scale": "sigma", "low": "lower", "high": "upper"},
+    ),
+    "Uniform": (
+        lambda lower, upper: pdist.Uniform(lower, upper),
+        ("lower", "upper"),
+        {"low": "lower", "high": "upper"},
+    ),
+    "Weibull": (
+        lambda alpha, beta: pdist.Weibull(beta, alpha),
+        ("alpha", "beta"),
+        {"concentration": "alpha", "scale": "beta"},
+    ),
 }
 
 #: Distribution names a prior may use (PyMC/HSSM spelling).

@@ -16,7 +16,9 @@ def ddm_data(n: int = 500, theta: dict | None = None, seed: int = 1) -> pd.DataF
     th = dict(DDM_TRUE if theta is None else theta)
     row = torch.tensor([[th["v"], th["a"], th["z"], th["t"]]], dtype=torch.float64)
     res = simulate("ddm", row, n, seed=seed, dtype=torch.float64)
-    return pd.DataFrame({"rt": res.rt[0].numpy(), "response": res.response[0].numpy().astype(float)})
+    return pd.DataFrame(
+        {"rt": res.rt[0].numpy(), "response": res.response[0].numpy().astype(float)}
+    )
 
 
 def hierarchical_data(

@@ -14,7 +14,8 @@ from tests.hssm_torch.fit_data import hierarchical_data
 ROOT = Path(__file__).resolve().parents[2]
 # until the package-level analytical dispatcher exists, name the DDM likelihood explicitly
 LOGLIK = (
-    [] if hasattr(likelihoods, "get_likelihood")
+    []
+    if hasattr(likelihoods, "get_likelihood")
     else ["model.loglik=hssm_torch.likelihoods.wfpt:ddm_log_likelihood"]
 )
 
@@ -22,7 +23,10 @@ LOGLIK = (
 def _run(args, cwd):
     proc = subprocess.run(
         [sys.executable, "-m", "hssm_torch.fit", *args, *LOGLIK, "progress=false"],
-        cwd=cwd, capture_output=True, text=True, timeout=300,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
@@ -38,8 +42,18 @@ def csv(tmp_path):
 @pytest.mark.mcmc
 def test_single_run_writes_the_run_folder(tmp_path, csv):
     run_dir = tmp_path / "run"
-    _run([f"data.path={csv}", "model=ddm_regression", "sampler.chains=1", "sampler.draws=8",
-          "sampler.tune=8", "sampler.max_tree_depth=4", f"hydra.run.dir={run_dir}"], tmp_path)
+    _run(
+        [
+            f"data.path={csv}",
+            "model=ddm_regression",
+            "sampler.chains=1",
+            "sampler.draws=8",
+            "sampler.tune=8",
+            "sampler.max_tree_depth=4",
+            f"hydra.run.dir={run_dir}",
+        ],
+        tmp_path,
+    )
     summary = pd.read_csv(run_dir / "summary.csv", index_col=0)
     assert {"v_Intercept", "v_x", "v_1|participant_id_sigma", "a", "z", "t"} <= set(summary.index)
     assert (run_dir / "model" / "traces.nc").is_file() and (run_dir / "trace.png").is_file()
@@ -50,8 +64,18 @@ def test_single_run_writes_the_run_folder(tmp_path, csv):
 
 def test_sweep_runs_one_job_per_value(tmp_path, csv):
     sweep = tmp_path / "sweep"
-    _run(["-m", f"data.path={csv}", "sampler=svi", "sampler.steps=5,10", "sampler.draws=5",
-          "plots=false", f"hydra.sweep.dir={sweep}"], tmp_path)
+    _run(
+        [
+            "-m",
+            f"data.path={csv}",
+            "sampler=svi",
+            "sampler.steps=5,10",
+            "sampler.draws=5",
+            "plots=false",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        tmp_path,
+    )
     for job in ("0", "1"):
         assert (sweep / job / "model" / "vi.nc").is_file()
         assert (sweep / job / "summary.csv").is_file()
@@ -59,8 +83,17 @@ def test_sweep_runs_one_job_per_value(tmp_path, csv):
 
 def test_missing_data_file_is_named(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "hssm_torch.fit", "data.path=nope.csv", "progress=false",
-         f"hydra.run.dir={tmp_path / 'r'}"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "hssm_torch.fit",
+            "data.path=nope.csv",
+            "progress=false",
+            f"hydra.run.dir={tmp_path / 'r'}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode != 0 and "data.path: file" in proc.stderr

@@ -86,9 +86,7 @@ def test_slope_term_implies_intercept_like_lme4(df):
 
 
 def test_nested_and_crossed_groups(df):
-    d = build_design(
-        parse_formula("v ~ 1 + (1|participant_id:session) + (1|session)", "v"), df
-    )
+    d = build_design(parse_formula("v ~ 1 + (1|participant_id:session) + (1|session)", "v"), df)
     nested, crossed = d.groups
     assert nested.factor == "participant_id:session" and len(nested.levels) == 6
     pairs = df["participant_id"].astype(str) + ":" + df["session"].astype(str)

@@ -45,11 +45,18 @@ def test_idata_groups_names_and_dims(short_fit):
     assert list(post["participant_id__factor_dim"].values) == ["0", "1", "2"]
     assert post.sizes["chain"] == 2 and post.sizes["draw"] == 30
     assert set(idata.sample_stats.data_vars) == {
-        "lp", "diverging", "step_size", "tree_depth", "acceptance_rate", "n_steps"
+        "lp",
+        "diverging",
+        "step_size",
+        "tree_depth",
+        "acceptance_rate",
+        "n_steps",
     }
     ss = idata.sample_stats
     assert int(ss["n_steps"].min()) >= 1 and float(ss["step_size"].min()) > 0
-    assert np.all((ss["acceptance_rate"].values >= -1e-9) & (ss["acceptance_rate"].values <= 1 + 1e-9))
+    assert np.all(
+        (ss["acceptance_rate"].values >= -1e-9) & (ss["acceptance_rate"].values <= 1 + 1e-9)
+    )
     # tree depth d holds between 2**(d-1) and 2**d - 1 leapfrog steps
     n, d = ss["n_steps"].values, ss["tree_depth"].values
     assert np.all((n >= 2 ** (d - 1)) & (n <= 2**d - 1))
@@ -73,18 +80,24 @@ def test_log_likelihood_group_equals_direct_likelihood(short_fit):
     pid = df["participant_id"].to_numpy()
     for c, d in [(0, 0), (1, 17), (0, 29)]:
         p = post.isel(chain=c, draw=d)
-        v = (float(p["v_Intercept"]) + float(p["v_x"]) * df["x"].to_numpy()
-             + p["v_1|participant_id"].values[pid])
+        v = (
+            float(p["v_Intercept"])
+            + float(p["v_x"]) * df["x"].to_numpy()
+            + p["v_1|participant_id"].values[pid]
+        )
         theta = np.column_stack([v] + [np.full(len(df), float(p[k])) for k in ("a", "z", "t")])
         direct = ddm_log_likelihood(
-            torch.tensor(df["rt"].to_numpy()), torch.tensor(df["response"].to_numpy()),
+            torch.tensor(df["rt"].to_numpy()),
+            torch.tensor(df["response"].to_numpy()),
             torch.tensor(theta),
         ).numpy()
-        np.testing.assert_allclose(idata.log_likelihood["rt,response"].values[c, d], direct,
-                                   rtol=1e-10)
+        np.testing.assert_allclose(
+            idata.log_likelihood["rt,response"].values[c, d], direct, rtol=1e-10
+        )
     recomputed = m.log_likelihood(idata)
-    np.testing.assert_allclose(recomputed.values, idata.log_likelihood["rt,response"].values,
-                               rtol=1e-9)
+    np.testing.assert_allclose(
+        recomputed.values, idata.log_likelihood["rt,response"].values, rtol=1e-9
+    )
 
 
 @pytest.mark.mcmc
@@ -171,8 +184,17 @@ def test_hierarchical_recovery_nuts():
     df, u = hierarchical_data(10, 100, intercept=0.5, slope=0.8, sigma=0.5, seed=13)
     m = make(df, include=[{"name": "v", "formula": "v ~ 1 + x + (1|participant_id)"}])
     idata = m.sample(chains=2, draws=1000, tune=1000, seed=13, progress=False)
-    _inside_95(idata, {"v_Intercept": 0.5, "v_x": 0.8, "v_1|participant_id_sigma": 0.5,
-                       "a": 1.0, "z": 0.5, "t": 0.3})
+    _inside_95(
+        idata,
+        {
+            "v_Intercept": 0.5,
+            "v_x": 0.8,
+            "v_1|participant_id_sigma": 0.5,
+            "a": 1.0,
+            "z": 0.5,
+            "t": 0.3,
+        },
+    )
     assert float(az.rhat(idata).to_array().max()) < 1.01
     assert int(idata.sample_stats["diverging"].sum()) == 0
     # subject effects: deviations from the mean effect correlate with the truth
@@ -190,8 +212,12 @@ def test_angle_fit_with_lan(reference_dir):
     row = torch.tensor([[truth[k] for k in ("v", "a", "z", "t", "theta")]], dtype=torch.float64)
     res = simulate("angle", row, 1000, seed=21, dtype=torch.float64)
     df = pd.DataFrame({"rt": res.rt[0].numpy(), "response": res.response[0].numpy().astype(float)})
-    m = HSSM(df, "angle", loglik_kind="approx_differentiable",
-             loglik=reference_dir / "hssm_networks" / "angle_lan.onnx")
+    m = HSSM(
+        df,
+        "angle",
+        loglik_kind="approx_differentiable",
+        loglik=reference_dir / "hssm_networks" / "angle_lan.onnx",
+    )
     idata = m.sample(chains=2, draws=500, tune=500, seed=21, progress=False)
     _inside_95(idata, truth)
     assert float(az.rhat(idata).to_array().max()) < 1.01

@@ -17,10 +17,17 @@ from tests.hssm_torch.fit_data import hierarchical_data
 def test_save_load_same_posterior(tmp_path):
     df, _ = hierarchical_data(3, 15, seed=9)
     m = HSSM(
-        df, "ddm", loglik=ddm_log_likelihood,
-        include=[{"name": "v", "formula": "v ~ 1 + x + (1|participant_id)",
-                  "prior": {"x": {"name": "Normal", "mu": 0.0, "sigma": 0.5}}},
-                 {"name": "z", "prior": 0.5}],
+        df,
+        "ddm",
+        loglik=ddm_log_likelihood,
+        include=[
+            {
+                "name": "v",
+                "formula": "v ~ 1 + x + (1|participant_id)",
+                "prior": {"x": {"name": "Normal", "mu": 0.0, "sigma": 0.5}},
+            },
+            {"name": "z", "prior": 0.5},
+        ],
         p_outlier={"name": "Beta", "alpha": 1.0, "beta": 30.0},
     )
     with warnings.catch_warnings():

@@ -3,7 +3,6 @@
 import math
 
 import numpy as np
-import pandas as pd
 import pyro
 import pyro.poutine as poutine
 import pytest
@@ -37,10 +36,18 @@ def make(data, **kw):
     [
         (lambda d: d.drop(columns="rt"), r"missing column\(s\) \['rt'\]"),
         (lambda d: d.drop(columns="response"), r"missing column\(s\) \['response'\]"),
-        (lambda d: d.assign(rt=np.where(np.arange(len(d)) == 2, np.nan, d.rt)), "'rt' has 1 missing"),
-        (lambda d: d.assign(rt=np.where(np.arange(len(d)) == 4, -0.5, d.rt)), "'rt' must be > 0; row 4"),
-        (lambda d: d.assign(response=np.where(np.arange(len(d)) == 1, 0.0, d.response)),
-         r"'response' has value\(s\) \[0.0\] outside choices \[-1, 1\]"),
+        (
+            lambda d: d.assign(rt=np.where(np.arange(len(d)) == 2, np.nan, d.rt)),
+            "'rt' has 1 missing",
+        ),
+        (
+            lambda d: d.assign(rt=np.where(np.arange(len(d)) == 4, -0.5, d.rt)),
+            "'rt' must be > 0; row 4",
+        ),
+        (
+            lambda d: d.assign(response=np.where(np.arange(len(d)) == 1, 0.0, d.response)),
+            r"'response' has value\(s\) \[0.0\] outside choices \[-1, 1\]",
+        ),
     ],
 )
 def test_bad_data(df, mutate, match):
@@ -59,10 +66,24 @@ def test_data_must_be_a_dataframe(df):
         ([{"name": "q", "prior": 1.0}], "unknown parameter 'q'"),
         ([{"name": "v", "formula": "v ~ 1 + stimulus"}], r"\['stimulus'\] not found"),
         ([{"name": "v", "prior": {"name": "Normall", "mu": 0}}], "unknown distribution 'Normall'"),
-        ([{"name": "v", "prior": {"name": "Normal", "mean": 0, "sigma": 1}}], "unknown argument 'mean'"),
-        ([{"name": "a", "prior": {"name": "Uniform", "lower": -1, "upper": 2}}], "outside the parameter's bounds"),
-        ([{"name": "v", "formula": "v ~ 1", "prior": {"x": {"name": "Normal", "mu": 0, "sigma": 1}}}],
-         "unknown term 'x'"),
+        (
+            [{"name": "v", "prior": {"name": "Normal", "mean": 0, "sigma": 1}}],
+            "unknown argument 'mean'",
+        ),
+        (
+            [{"name": "a", "prior": {"name": "Uniform", "lower": -1, "upper": 2}}],
+            "outside the parameter's bounds",
+        ),
+        (
+            [
+                {
+                    "name": "v",
+                    "formula": "v ~ 1",
+                    "prior": {"x": {"name": "Normal", "mu": 0, "sigma": 1}},
+                }
+            ],
+            "unknown term 'x'",
+        ),
         ([{"name": "v", "form": "v ~ 1"}], r"unknown key\(s\) \['form'\]"),
         ([{"name": "v", "prior": 1.0}, {"name": "v", "prior": 2.0}], "given twice"),
         ([{"name": "z", "prior": 1.5}], "outside"),
@@ -75,7 +96,10 @@ def test_bad_include(df, include, match):
 
 def test_single_level_group_is_an_error(df):
     with pytest.raises(ValueError, match="single level"):
-        make(df.assign(participant_id=0), include=[{"name": "v", "formula": "v ~ 1 + (1|participant_id)"}])
+        make(
+            df.assign(participant_id=0),
+            include=[{"name": "v", "formula": "v ~ 1 + (1|participant_id)"}],
+        )
 
 
 def test_network_width_mismatch(df):
@@ -113,7 +137,12 @@ def test_scalar_fixed_and_regression_names(hdf):
         p_outlier={"name": "Beta", "alpha": 1, "beta": 20},
     )
     assert m.var_names == [
-        "v_Intercept", "v_x", "v_1|participant_id", "v_1|participant_id_sigma", "a", "t",
+        "v_Intercept",
+        "v_x",
+        "v_1|participant_id",
+        "v_1|participant_id_sigma",
+        "a",
+        "t",
         "p_outlier",
     ]
     site_names = [s.name for s in m.builder.sites]
@@ -121,20 +150,43 @@ def test_scalar_fixed_and_regression_names(hdf):
 
 
 def test_global_formula_applies_to_parameters_not_included(hdf):
-    m = make(hdf, include=[{"name": "v", "formula": "v ~ 1 + x"}, {"name": "z", "prior": 0.5},
-                           {"name": "t", "prior": 0.2}],
-             global_formula="y ~ 1 + (1|participant_id)", link_settings="log_logit")
-    assert m.var_names == ["v_Intercept", "v_x", "a_Intercept", "a_1|participant_id",
-                           "a_1|participant_id_sigma"]
+    m = make(
+        hdf,
+        include=[
+            {"name": "v", "formula": "v ~ 1 + x"},
+            {"name": "z", "prior": 0.5},
+            {"name": "t", "prior": 0.2},
+        ],
+        global_formula="y ~ 1 + (1|participant_id)",
+        link_settings="log_logit",
+    )
+    assert m.var_names == [
+        "v_Intercept",
+        "v_x",
+        "a_Intercept",
+        "a_1|participant_id",
+        "a_1|participant_id_sigma",
+    ]
     assert m.params[1].link.name == "log"
 
 
 def test_hssm_style_group_prior_sets_sigma_prior(hdf):
-    m = make(hdf, include=[{
-        "name": "v", "formula": "v ~ 1 + (1|participant_id)",
-        "prior": {"1|participant_id": {"name": "Normal", "mu": 0,
-                                        "sigma": {"name": "HalfNormal", "sigma": 0.2}}},
-    }])
+    m = make(
+        hdf,
+        include=[
+            {
+                "name": "v",
+                "formula": "v ~ 1 + (1|participant_id)",
+                "prior": {
+                    "1|participant_id": {
+                        "name": "Normal",
+                        "mu": 0,
+                        "sigma": {"name": "HalfNormal", "sigma": 0.2},
+                    }
+                },
+            }
+        ],
+    )
     prior = m.params[0].term_priors["v_1|participant_id_sigma"]
     assert prior.name == "HalfNormal" and prior.args["sigma"] == 0.2
 
@@ -234,3 +286,11 @@ def test_distribution_samples_via_simulators():
     assert set(x[..., 1].unique().tolist()) == {-1.0, 1.0}
     assert float(x[..., 0].min()) > 0.3
     assert d.log_prob(x).shape == (200, 5)
+
+
+def test_default_likelihood_is_the_packages_analytical_ddm(df):
+    m = HSSM(df, "ddm")
+    assert m.loglik_kind == "analytical"
+    theta = torch.tensor([[0.5, 1.0, 0.5, 0.2]] * len(df), dtype=torch.float64)
+    rt, resp = m.builder.obs[:, 0], m.builder.obs[:, 1]
+    torch.testing.assert_close(m._loglik(rt, resp, theta), ddm_log_likelihood(rt, resp, theta))

@@ -44,13 +44,19 @@ def test_bad_prior_specs(spec, match):
 
 def test_every_named_prior_builds():
     args = {
-        "Beta": {"alpha": 2, "beta": 3}, "Cauchy": {"alpha": 0, "beta": 1},
-        "Exponential": {"lam": 2}, "Gamma": {"alpha": 2, "beta": 1},
-        "HalfCauchy": {"beta": 1}, "HalfNormal": {"sigma": 1},
-        "InverseGamma": {"alpha": 3, "beta": 1}, "LogNormal": {"mu": 0, "sigma": 1},
-        "Normal": {"mu": 0, "sigma": 1}, "StudentT": {"nu": 3, "mu": 0, "sigma": 1},
+        "Beta": {"alpha": 2, "beta": 3},
+        "Cauchy": {"alpha": 0, "beta": 1},
+        "Exponential": {"lam": 2},
+        "Gamma": {"alpha": 2, "beta": 1},
+        "HalfCauchy": {"beta": 1},
+        "HalfNormal": {"sigma": 1},
+        "InverseGamma": {"alpha": 3, "beta": 1},
+        "LogNormal": {"mu": 0, "sigma": 1},
+        "Normal": {"mu": 0, "sigma": 1},
+        "StudentT": {"nu": 3, "mu": 0, "sigma": 1},
         "TruncatedNormal": {"mu": 0, "sigma": 1, "lower": -1, "upper": 2},
-        "Uniform": {"lower": 0, "upper": 1}, "Weibull": {"alpha": 1.5, "beta": 1},
+        "Uniform": {"lower": 0, "upper": 1},
+        "Weibull": {"alpha": 1.5, "beta": 1},
     }
     assert sorted(args) == list(PRIOR_NAMES)
     for name, a in args.items():
@@ -76,8 +82,15 @@ def test_truncated_normal_against_scipy():
 
 @pytest.mark.parametrize(
     "name, bounds",
-    [("v", (-math.inf, math.inf)), ("a", (0.0, math.inf)), ("z", (0.0, 1.0)),
-     ("t", (0.0, math.inf)), ("theta", (-0.1, 1.3)), ("g", (-1.0, 1.0)), ("w", (0.0, math.inf))],
+    [
+        ("v", (-math.inf, math.inf)),
+        ("a", (0.0, math.inf)),
+        ("z", (0.0, 1.0)),
+        ("t", (0.0, math.inf)),
+        ("theta", (-0.1, 1.3)),
+        ("g", (-1.0, 1.0)),
+        ("w", (0.0, math.inf)),
+    ],
 )
 def test_default_priors_stay_inside_bounds(name, bounds):
     p = default_prior(name, bounds, 0.5)
@@ -90,7 +103,9 @@ def test_links_map_onto_bounds_and_invert():
     eta = torch.linspace(-30, 30, 101, dtype=torch.float64)
     theta = link.inverse(eta)
     assert float(theta.min()) >= 0.3 and float(theta.max()) <= 2.5
-    assert math.isclose(link.forward(float(link.inverse(torch.tensor(0.7, dtype=torch.float64)))), 0.7)
+    assert math.isclose(
+        link.forward(float(link.inverse(torch.tensor(0.7, dtype=torch.float64)))), 0.7
+    )
     assert math.isclose(get_link("log").forward(2.0), math.log(2.0))
     assert math.isclose(float(get_link("logit").inverse(torch.tensor(0.0))), 0.5)
     with pytest.raises(ValueError, match="unknown link 'probit'"):

@@ -24,6 +24,7 @@ from hssm_torch.likelihoods._common import (
     Support,
     apply_support,
     as_inputs,
+    log_ndtr,
     sanitize,
     series_log_eps,
 )
@@ -171,8 +172,8 @@ def _log_cdf_lower_small(
 
     def log_h(y: torch.Tensor) -> torch.Tensor:
         return torch.logaddexp(
-            -v * y + torch.special.log_ndtr((v * T - y) / sq),
-            v * y + torch.special.log_ndtr(-(v * T + y) / sq),
+            -v * y + log_ndtr((v * T - y) / sq),
+            v * y + log_ndtr(-(v * T + y) / sq),
         )
 
     base = log_h(x0)

@@ -30,6 +30,7 @@ from hssm_torch.likelihoods._common import (
     Support,
     apply_support,
     as_inputs,
+    log_ndtr,
     sanitize,
 )
 
@@ -68,7 +69,9 @@ def _log_psi(y: torch.Tensor) -> torch.Tensor:
     for k in range(1, 9):
         term = term * xi2 * (2 * k - 1) if k > 1 else xi2
         series = series + (term if k % 2 else -term)
-    neg = _log_phi(x) + torch.log(torch.where(big, series, moderate).clamp_min(1e-300))
+    neg = _log_phi(x) + torch.log(
+        torch.where(big, series, moderate).clamp_min(torch.finfo(x.dtype).tiny)
+    )
     return torch.where(pos, direct, neg)
 
 
@@ -77,7 +80,7 @@ def _log_ndtr_diff(hi: torch.Tensor, lo: torch.Tensor) -> torch.Tensor:
     upper = lo > 0
     a = torch.where(upper, -lo, hi)  # log_ndtr(a) is the larger term
     c = torch.where(upper, -hi, lo)
-    la, lc = torch.special.log_ndtr(a), torch.special.log_ndtr(c)
+    la, lc = log_ndtr(a), log_ndtr(c)
     return la + _log1mexp(la - lc)
 
 
@@ -161,7 +164,8 @@ def lba_log_likelihood(
     A_s = sanitize(A, ok, 0.5)[..., None]
     b_s = sanitize(b, ok, 1.0)[..., None]
     v_s = torch.where(ok[..., None], v, torch.ones_like(v))
-    u_s = sanitize(u, ok, 1.0)[..., None]
+    # keep (b - A)/(u s) squared finite: only affects u below tiny^(1/4) (1e-77 in float64)
+    u_s = sanitize(u, ok, 1.0).clamp_min(torch.finfo(theta.dtype).tiny ** 0.25)[..., None]
     us = u_s * s
     bu = b_s - u_s * v_s
     g = (bu - A_s) / us
@@ -174,7 +178,7 @@ def lba_log_likelihood(
     idx = torch.where(known, resp_long, torch.zeros_like(resp_long))[..., None]
     win_pdf = log_pdf.gather(-1, idx).squeeze(-1)
     win_surv = log_surv.gather(-1, idx).squeeze(-1)
-    log_all_neg = torch.special.log_ndtr(-v_s / s).sum(-1)
+    log_all_neg = log_ndtr(-v_s / s).sum(-1)
     log_norm = torch.log1p(-torch.exp(log_all_neg).clamp(max=1.0 - torch.finfo(theta.dtype).eps))
     logp = win_pdf + log_surv.sum(-1) - win_surv - log_norm
     logp = torch.where(ok, logp, torch.full_like(logp, LOG_FLOOR))

@@ -30,6 +30,7 @@ from hssm_torch.likelihoods._common import (
     Support,
     apply_support,
     as_inputs,
+    log_ndtr,
     sanitize,
 )
 from hssm_torch.likelihoods.lba import _log_pdf, _log_psi
@@ -81,8 +82,8 @@ def rdm_log_survival(
     y2 = (b - v * u) / sq
     y1 = (x1 - v * u) / sq
     psi_diff = torch.exp(_log_psi(y2)) - torch.exp(_log_psi(y1))
-    e2 = torch.exp(2.0 * v * b + torch.special.log_ndtr(-(b + v * u) / sq))
-    e1 = torch.exp(2.0 * v * x1 + torch.special.log_ndtr(-(x1 + v * u) / sq))
+    e2 = torch.exp(2.0 * v * b + log_ndtr(-(b + v * u) / sq))
+    e1 = torch.exp(2.0 * v * x1 + log_ndtr(-(x1 + v * u) / sq))
     ndtr_diff = torch.special.ndtr(y2) - torch.special.ndtr(y1)
     s = (sq * psi_diff - (ndtr_diff + e2 - e1) / (2.0 * v)) / A
     s = s.clamp(min=torch.finfo(torch.float64).tiny, max=1.0)
@@ -131,7 +132,7 @@ def racing_diffusion_3_log_likelihood(
     A_s = sanitize(A, ok, 0.5)[..., None]
     b_s = sanitize(b, ok, 1.0)[..., None]
     v_s = torch.where(ok[..., None], v, torch.ones_like(v))
-    u_s = sanitize(u, ok, 1.0)[..., None]
+    u_s = sanitize(u, ok, 1.0).clamp_min(torch.finfo(theta.dtype).tiny ** 0.25)[..., None]
     log_pdf = rdm_log_pdf(u_s, A_s, b_s, v_s)
     log_surv = rdm_log_survival(u_s, A_s, b_s, v_s)
     idx = torch.where(known, resp_long, torch.zeros_like(resp_long))[..., None]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from simulators.kinds import METHODS, SAMPLERS
+from simulators.kinds import SAMPLERS, methods_for
 from simulators.registry import ModelSpec, get_model
 from simulators.rng import new_seed, trial_keys
 
@@ -210,7 +210,7 @@ def _check_scalars(n_samples, dt, max_t, method, spec, chunk_size, seed):
         raise ValueError(f"seed: expected None or an integer in [0, 2**63), got {seed!r}")
     if callable(spec.simulator):
         return "custom"
-    allowed = METHODS[spec.simulator]
+    allowed = methods_for(spec)
     if method == "auto":
         return allowed[0]
     if method not in allowed:

@@ -13,7 +13,7 @@ from simulators.kinds.diffusion import ddm, levy, ornstein
 from simulators.kinds.race import lca, race
 from simulators.kinds.two_stage import mic2, par2, seq2
 
-__all__ = ["METHODS", "SAMPLERS"]
+__all__ = ["METHODS", "SAMPLERS", "methods_for"]
 
 SAMPLERS = {
     "ddm": ddm,
@@ -32,7 +32,7 @@ SAMPLERS = {
 
 #: kind -> supported methods; the first one is the ``"auto"`` choice.
 METHODS = {
-    "ddm": ("bridge", "euler"),
+    "ddm": ("exact", "bridge", "euler"),
     "levy": ("euler",),
     "ornstein": ("bridge", "euler"),
     "race": ("euler",),
@@ -45,3 +45,14 @@ METHODS = {
     "mic2": ("euler",),
     "softmax": ("exact",),
 }
+
+
+def methods_for(spec) -> tuple[str, ...]:
+    """Methods available for a registry model (the first is what ``"auto"`` picks).
+
+    The grid-free ``"exact"`` sampler of the ddm kind needs constant bounds and drift.
+    """
+    methods = METHODS[spec.simulator]
+    if spec.simulator == "ddm" and not (spec.boundary == "constant" and spec.drift == "constant"):
+        methods = tuple(m for m in methods if m != "exact")
+    return methods

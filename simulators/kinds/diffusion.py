@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from simulators.engine import diffuse_1d, step_loop
+from simulators.kinds.exact_ddm import first_passage
 from simulators.rng import normal, stream_keys, uniform
 
 __all__ = ["boundary_of", "ddm", "drift_of", "levy", "ornstein"]
@@ -84,6 +85,11 @@ def ddm(spec, params, keys, *, n_steps, dt, method):
     if "st" in p:
         t = t + p["st"] * (uniform(k1, k2, 3, dtype) - 0.5)
     b0 = _b0(spec, p)
+    if method == "exact":
+        dec, side, finished = first_passage(
+            (2.0 * z - 1.0) * b0, p["v"], b0, keys, max_t=n_steps * dt
+        )
+        return dec.to(dtype) + t, side, finished
     rows = _base_rows(p, keys, (2.0 * z - 1.0) * b0)
     res = diffuse_1d(
         rows, boundary=boundary_of(spec), drift=drift_of(spec), n_steps=n_steps, dt=dt,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from simulators.engine import step_loop
+from simulators.engine import race_blocked, step_loop
 from simulators.kinds.diffusion import _b0, _base_rows, _collect, boundary_of
 
 __all__ = ["lca", "race"]
@@ -45,13 +45,16 @@ def _run(spec, params, keys, *, n_steps, dt, leaky):
         done = (x > bt).any(-1)
         return done, torch.argmax(x, dim=-1)
 
-    res = step_loop(rows, step=step, n_noise=n, n_steps=n_steps)
+    if leaky:
+        res = step_loop(rows, step=step, n_noise=n, n_steps=n_steps)
+    else:
+        res = race_blocked(rows, boundary=bfn, n_steps=n_steps, dt=dt)
     finished, end, code = _collect(res, b0.shape[0], dtype, b0.device, n_steps)
     return end.to(dtype) * dt + p["t"], code, finished
 
 
 def race(spec, params, keys, *, n_steps, dt, method):
-    """Independent racing Wiener diffusions reflected at 0 (Euler, grid crossing)."""
+    """Independent racing Wiener diffusions reflected at 0 (Euler, grid crossing; blocked)."""
     return _run(spec, params, keys, n_steps=n_steps, dt=dt, leaky=False)
 
 

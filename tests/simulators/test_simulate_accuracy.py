@@ -82,6 +82,7 @@ def test_reference_series_is_a_distribution():
     assert abs(np.trapezoid(surv, grid[::100]) - closed) < 2e-3
 
 
+@pytest.mark.parametrize("method", ["exact", "bridge"])
 @pytest.mark.parametrize(
     ("model", "theta"),
     [
@@ -90,8 +91,8 @@ def test_reference_series_is_a_distribution():
         ("ddm_sdv", {"v": 0.5, "a": 0.7, "z": 0.5, "t": 0.2, "sv": 1.0}),
     ],
 )
-def test_ddm_matches_first_passage_distribution(model, theta):
-    rt, resp = _sim(model, theta, 20_000, method="bridge")
+def test_ddm_matches_first_passage_distribution(model, theta, method):
+    rt, resp = _sim(model, theta, 20_000, method=method)
     prob, cdf = ddm_reference(theta["v"], theta["a"], theta["z"], theta["t"], theta.get("sv", 0.0))
     check_choice_and_quantiles(rt, resp, prob, cdf, label=model)
 
@@ -202,6 +203,38 @@ def test_poisson_race_matches_gamma_race():
     prob, cdf = {-1: prob[0], 1: prob[1]}, {-1: cdf[0], 1: cdf[1]}
     rt, resp = _sim("poisson_race", {"r1": r1, "r2": r2, "k1": k1, "k2": k2, "t": t0}, 20_000)
     check_choice_and_quantiles(rt, resp, prob, cdf, label="poisson_race")
+
+
+def test_exit_time_quantile_inverts_the_cdf():
+    from simulators.kinds.exact_ddm import exit_time_cdf, exit_time_quantile, fast_exit_time_quantile
+
+    u = torch.cat([torch.rand(20_000, dtype=torch.float64), torch.logspace(-15, -1, 50, dtype=torch.float64)])
+    u = torch.cat([u, 1 - u])
+    for fn in (exit_time_quantile, fast_exit_time_quantile):
+        cdf, sf, _ = exit_time_cdf(fn(u))
+        rel = torch.where(u <= 0.5, (cdf - u).abs() / u, (sf - (1 - u)).abs() / (1 - u))
+        assert float(rel.max()) < 1e-9
+    # the series: E[exit time of (-1, 1)] = 1 and the small/large-time branches agree
+    t = torch.linspace(1e-3, 30, 300_001, dtype=torch.float64)
+    assert abs(float(torch.trapezoid(exit_time_cdf(t)[1], t)) + 1e-3 - 1.0) < 1e-4
+
+
+def test_exact_ddm_full_ddm_variability():
+    """full_ddm (exact sampler): z ~ U(z -/+ sz/2), t ~ U(t -/+ st/2), v ~ N(v, sv): averaging the
+    analytical DDM over those draws (quadrature) gives the reference."""
+    v, a, z, t, sz, sv, st = 0.7, 0.9, 0.45, 0.4, 0.2, 0.8, 0.2
+    n = 20_000
+    res = simulate("full_ddm", {"v": v, "a": a, "z": z, "t": t, "sz": sz, "sv": sv, "st": st}, n, seed=9)
+    rt, resp = res.rt[0].double().numpy(), res.response[0].numpy()
+    zs = z + sz * (np.arange(8) + 0.5) / 8 - sz / 2
+    ts = t + st * (np.arange(8) + 0.5) / 8 - st / 2
+    parts = [ddm_reference(v, a, zi, ti, sv) for zi in zs for ti in ts]
+    prob = {c: np.mean([p[0][c] for p in parts]) for c in (-1, 1)}
+    cdf = {
+        c: (lambda x, c=c: float(np.mean([p[0][c] * p[1][c](x) for p in parts]) / prob[c]))
+        for c in (-1, 1)
+    }
+    check_choice_and_quantiles(rt, resp, prob, cdf, label="full_ddm")
 
 
 def test_gamma_sampler_small_shape_boost():

@@ -61,15 +61,15 @@ def _gl_numpy(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _h(x: torch.Tensor) -> torch.Tensor:
     """``log((1 - exp(-x)) / x)`` for any real ``x`` (0 at ``x = 0``), stable and smooth."""
-    y = x.abs()
-    small = y < 1e-2
-    y_big = torch.where(small, torch.ones_like(y), y)
-    big = torch.log(-torch.expm1(-y_big)) - torch.log(y_big)
-    y2 = y * y
-    series = -y / 2.0 + y2 / 24.0 - y2 * y2 / 2880.0
-    hp = torch.where(small, series, big)
-    # For x < 0: (1 - e^{-x}) / x = e^{|x|} (1 - e^{-|x|}) / |x|.
-    return torch.relu(-x) + hp
+    small = x.abs() < 1e-2
+    # Away from 0: for x < 0, (1 - e^{-x}) / x = e^{|x|} (1 - e^{-|x|}) / |x|.
+    y = torch.where(small, torch.ones_like(x), x.abs())
+    big = torch.relu(-x) + torch.log(-torch.expm1(-y)) - torch.log(y)
+    # Near 0 the (analytic) Taylor series in x itself, so the gradient at x = 0 is right.
+    xs = torch.where(small, x, torch.zeros_like(x))
+    x2 = xs * xs
+    series = -xs / 2.0 + x2 / 24.0 - x2 * x2 / 2880.0
+    return torch.where(small, series, big)
 
 
 def _log_p_upper(v: torch.Tensor, sep: torch.Tensor, z: torch.Tensor) -> torch.Tensor:

@@ -244,3 +244,13 @@ def test_cuda_dataset_matches_cpu_in_distribution(tmp_path):
     assert np.abs(cpu["cpn_targets"] - gpu["cpn_targets"]).max() < 4 * (0.25 / 4000) ** 0.5 * 2
     assert np.isfinite(gpu["lan_targets"]).all()
     assert validate_dataset(tmp_path / "gpu").ok
+
+
+@pytest.mark.parametrize("model", ["race_3", "lba2"])
+def test_other_simulator_kinds_and_choice_sets(tmp_path, model):
+    man = generate(_cfg(tmp_path, model=model, bounds={}, n_shards=1, n_parameter_sets=2))
+    sh = _load(tmp_path, 1)[0]
+    n_choices = len(man["choices"])
+    assert sh["cpn_targets"].shape == (2, n_choices)
+    assert set(np.unique(sh["lan_inputs"][:, -1])) <= set(map(float, man["choices"]))
+    assert validate_dataset(tmp_path).ok

@@ -128,6 +128,7 @@ def main() -> None:
     ap.add_argument("--settings", default="single,batched")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--output", default=str(RESULTS))
+    ap.add_argument("--fresh", action="store_true", help="overwrite instead of merging rows")
     args = ap.parse_args()
     # running this file puts benchmarks/ first on sys.path, where this very module would
     # shadow the ``simulators`` package: put the repository root first instead
@@ -190,8 +191,14 @@ def main() -> None:
             results.append(row)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"settings": settings, "dt": 1e-3, "max_t": 20.0, "torch": torch.__version__,
+    meta = {"settings": {k: list(v) for k, v in settings.items()}, "dt": 1e-3, "max_t": 20.0, "torch": torch.__version__,
             "cpu_count": os.cpu_count(), "load_avg_at_end": os.getloadavg()}
+    if out.exists() and not args.fresh:
+        # keep earlier rows for (model, setting) pairs this run did not measure
+        done = {(r["model"], r["setting"]) for r in results}
+        old = json.loads(out.read_text())
+        results = [r for r in old.get("results", []) if (r["model"], r["setting"]) not in done] + results
+        meta = {**old.get("meta", {}), **meta}
     tmp_out = out.with_suffix(".json.tmp")
     tmp_out.write_text(json.dumps({"meta": meta, "results": results}, indent=1))
     tmp_out.replace(out)

@@ -107,8 +107,10 @@ def diffuse_1d(
     block: int = 64,
     noise: str = "gauss",
     stream: int = 0,
+    leak: str | None = None,
 ) -> RowData:
-    """First passage of ``M`` one-dimensional diffusions with state-independent drift.
+    """First passage of ``M`` one-dimensional diffusions with state-independent drift
+    (or a linear leak).
 
     Parameters
     ----------
@@ -128,6 +130,10 @@ def diffuse_1d(
         ``dt ** (1 / alpha) * S_alpha``).
     stream:
         RNG stream (independent noise for independent stages of one trial).
+    leak:
+        Name of a per-row tensor ``g``: Ornstein-Uhlenbeck Euler recursion
+        ``y <- (1 - g dt) y + v dt + sqrt(dt) N``, summed over the block in closed form
+        ``y_j = c^j (y_0 + sum_{i<j} c^-(i+1) u_i)`` with ``c = 1 - g dt`` (needs ``c > 0``).
 
     Returns
     -------
@@ -155,8 +161,16 @@ def diffuse_1d(
             inc *= torch.pow(dt, 1.0 / rows["alpha"]).unsqueeze(-1)
         inc += mu * dt
         y0 = rows["y"].unsqueeze(-1)
-        path = torch.cumsum(inc, dim=1, out=inc)
-        path += y0
+        if leak is None:
+            path = torch.cumsum(inc, dim=1, out=inc)
+            path += y0
+        else:
+            log_c = torch.log1p(-rows[leak] * dt).unsqueeze(-1)
+            grow = torch.exp(log_c * ar[1:])  # c^(j+1), j = 0..K-1
+            inc /= grow
+            path = torch.cumsum(inc, dim=1, out=inc)
+            path += y0
+            path *= grow
         b_all = boundary(t, rows)
         if b_all.shape[-1] == 1:
             b_all = b_all.expand(-1, block + 1)

@@ -119,6 +119,14 @@ def ornstein(spec, params, keys, *, n_steps, dt, method):
     bfn = boundary_of(spec)
     m = b0.shape[0]
     rows = _base_rows(p, keys, (2.0 * p["z"] - 1.0) * b0)
+    if bool((p["g"] * dt < 1).all()):
+        # blocked closed-form Euler recursion (the usual case)
+        res = diffuse_1d(
+            rows, boundary=bfn, drift=drift_of(spec), n_steps=n_steps, dt=dt, method=method,
+            leak="g",
+        )
+        finished, end, side = _collect(res, m, b0.dtype, b0.device, n_steps)
+        return end.to(b0.dtype) * dt + p["t"], side, finished
     sq = dt**0.5
     bridge = method == "bridge"
     if bridge:

@@ -151,16 +151,16 @@ def first_passage(
         mm = va * r
         base = it * 1024
         tau = torch.zeros_like(r)
-        todo = torch.ones_like(r, dtype=torch.bool)
+        todo = torch.arange(r.shape[0], device=dev)
         for rnd in range(_MAX_ROUNDS):
             ctr = base + 4 * rnd
-            u = uniform(ka, kb, ctr, torch.float64)
-            cand = fast_exit_time_quantile(u)
-            acc = uniform(ka, kb, ctr + 1, torch.float64) < torch.exp(-0.5 * mm * mm * cand)
-            take = todo & acc
-            tau = torch.where(take, cand, tau)
-            todo = todo & ~acc
-            if not bool(todo.any()):
+            kt1, kt2 = ka[todo], kb[todo]
+            cand = fast_exit_time_quantile(uniform(kt1, kt2, ctr, torch.float64))
+            m_t = mm[todo]
+            acc = uniform(kt1, kt2, ctr + 1, torch.float64) < torch.exp(-0.5 * m_t * m_t * cand)
+            tau[todo[acc]] = cand[acc]
+            todo = todo[~acc]
+            if todo.numel() == 0:
                 break
         p_up = torch.sigmoid(2.0 * mm)
         go_up = uniform(ka, kb, base + 1000, torch.float64) < p_up

@@ -125,6 +125,25 @@ def test_choice_probability_equals_integrated_density(theta):
         assert got == pytest.approx(want, abs=1e-9)
 
 
+def test_ddm_sdv_pieces_equal_integrated_density():
+    from hssm_torch.likelihoods.wfpt import ddm_sdv_log_likelihood
+
+    th = torch.tensor([0.7, 0.9, 0.45, 0.25, 0.8], dtype=F64)
+    x, w = np.polynomial.legendre.leggauss(64)
+
+    def mass(hi, r):
+        edges = 0.25 + (hi - 0.25) * np.linspace(0.0, 1.0, 61) ** 2
+        mid, half = (edges[1:] + edges[:-1]) / 2, (edges[1:] - edges[:-1]) / 2
+        pts = torch.as_tensor((mid[:, None] + half[:, None] * x).ravel(), dtype=F64)
+        d = ddm_sdv_log_likelihood(pts, torch.tensor(float(r), dtype=F64), th).exp().numpy()
+        return float((d * (half[:, None] * w).ravel()).sum())
+
+    s = float(log_survival_fn("ddm_sdv")(th[None], torch.tensor([1.1], dtype=F64)).exp())
+    assert s == pytest.approx(1.0 - mass(1.1, 1) - mass(1.1, -1), abs=1e-8)
+    p_up = float(choice_log_prob_fn("ddm_sdv")(th[None], torch.tensor([1.0], dtype=F64)).exp())
+    assert p_up == pytest.approx(mass(60.0, 1), abs=1e-8)
+
+
 def test_log1mexp_matches_naive_and_stays_finite():
     mpmath = pytest.importorskip("mpmath")
     x = torch.tensor([-1e-12, -1e-3, -0.5, -0.7, -5.0, -40.0], dtype=F64)

@@ -294,3 +294,30 @@ def test_default_likelihood_is_the_packages_analytical_ddm(df):
     theta = torch.tensor([[0.5, 1.0, 0.5, 0.2]] * len(df), dtype=torch.float64)
     rt, resp = m.builder.obs[:, 0], m.builder.obs[:, 1]
     torch.testing.assert_close(m._loglik(rt, resp, theta), ddm_log_likelihood(rt, resp, theta))
+
+
+def test_p_outlier_regression_uses_a_logit_link(hdf):
+    m = make(hdf, p_outlier={"formula": "p_outlier ~ 1 + x"})
+    assert m.var_names[-2:] == ["p_outlier_Intercept", "p_outlier_x"]
+    assert (m.p_outlier.link.name, m.p_outlier.link.lower, m.p_outlier.link.upper) == (
+        "gen_logit",
+        0.0,
+        1.0,
+    )
+    p = m.builder.p_outlier_value(_values(m, 2))
+    assert p.shape == (len(hdf),) and float(p.min()) > 0 and float(p.max()) < 1
+
+
+def test_centred_group_terms_sample_the_effects_directly(hdf):
+    m = make(
+        hdf, include=[{"name": "v", "formula": "v ~ 1 + (1|participant_id)"}], noncentered=False
+    )
+    names = [s.name for s in m.builder.sites]
+    assert "v_1|participant_id" in names and "v_1|participant_id_offset" not in names
+    vals = _values(m, 3)
+    tr = poutine.trace(poutine.condition(m.pyro_model, data=vals)).get_trace()
+    sigma = vals["v_1|participant_id_sigma"]
+    expected = torch.distributions.Normal(0.0, sigma).log_prob(vals["v_1|participant_id"]).sum()
+    torch.testing.assert_close(
+        tr.nodes["v_1|participant_id"]["fn"].log_prob(vals["v_1|participant_id"]), expected
+    )

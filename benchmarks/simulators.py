@@ -114,12 +114,18 @@ PEER_SCRIPT = textwrap.dedent(
 def _run_child(args: list[str], env=None) -> dict:
     proc = subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT)
     if proc.returncode != 0:
-        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr else f"rc={proc.returncode}"}
+        return {
+            "error": proc.stderr.strip().splitlines()[-1]
+            if proc.stderr
+            else f"rc={proc.returncode}"
+        }
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--single-trials", type=int, default=100_000)
@@ -163,15 +169,22 @@ def main() -> None:
                 r = _run_child([peer, "-c", PEER_SCRIPT, json.dumps(case)], env=env)
                 row["ssm"] = r
                 if "wall_s" in r:
-                    print(f"{model:15s} {setting:8s} ssm-simulators (1 thread): {r['wall_s']:8.2f} s "
-                          f"{total / r['wall_s']:12,.0f} trials/s  peak {r['peak_rss_mb']:.0f} MB")
+                    print(
+                        f"{model:15s} {setting:8s} ssm-simulators (1 thread): {r['wall_s']:8.2f} s "
+                        f"{total / r['wall_s']:12,.0f} trials/s  peak {r['peak_rss_mb']:.0f} MB"
+                    )
                 else:
                     print(f"{model:15s} {setting:8s} ssm-simulators failed: {r['error']}")
             row["ours"] = []
             for device in devices:
                 for threads in (int(t) for t in args.threads.split(",")):
-                    case = {"model": model, "n_sets": n_sets, "n_trials": n_trials,
-                            "threads": threads, "device": device}
+                    case = {
+                        "model": model,
+                        "n_sets": n_sets,
+                        "n_trials": n_trials,
+                        "threads": threads,
+                        "device": device,
+                    }
                     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
                     r = _run_child([sys.executable, __file__, "--child", json.dumps(case)], env=env)
                     r.update(device=device, threads=threads)
@@ -184,20 +197,32 @@ def main() -> None:
                         r["speedup_vs_ssm"] = row["ssm"]["wall_s"] / r["wall_s"]
                         ratio = f"  x{r['speedup_vs_ssm']:.2f} vs ssm"
                     mem = f"peak {r['peak_rss_mb']:.0f} MB" + (
-                        f", cuda {r['peak_cuda_mb']:.0f} MB" if "peak_cuda_mb" in r else "")
-                    print(f"{model:15s} {setting:8s} hssm-torch {device} {threads} thr ({r['method']}): "
-                          f"{r['wall_s']:8.2f} s {total / r['wall_s']:12,.0f} trials/s  {mem}{ratio}",
-                          flush=True)
+                        f", cuda {r['peak_cuda_mb']:.0f} MB" if "peak_cuda_mb" in r else ""
+                    )
+                    print(
+                        f"{model:15s} {setting:8s} hssm-torch {device} {threads} thr "
+                        f"({r['method']}): "
+                        f"{r['wall_s']:8.2f} s {total / r['wall_s']:12,.0f} trials/s  {mem}{ratio}",
+                        flush=True,
+                    )
             results.append(row)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"settings": {k: list(v) for k, v in settings.items()}, "dt": 1e-3, "max_t": 20.0, "torch": torch.__version__,
-            "cpu_count": os.cpu_count(), "load_avg_at_end": os.getloadavg()}
+    meta = {
+        "settings": {k: list(v) for k, v in settings.items()},
+        "dt": 1e-3,
+        "max_t": 20.0,
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "load_avg_at_end": os.getloadavg(),
+    }
     if out.exists() and not args.fresh:
         # keep earlier rows for (model, setting) pairs this run did not measure
         done = {(r["model"], r["setting"]) for r in results}
         old = json.loads(out.read_text())
-        results = [r for r in old.get("results", []) if (r["model"], r["setting"]) not in done] + results
+        results = [
+            r for r in old.get("results", []) if (r["model"], r["setting"]) not in done
+        ] + results
         meta = {**old.get("meta", {}), **meta}
     tmp_out = out.with_suffix(".json.tmp")
     tmp_out.write_text(json.dumps({"meta": meta, "results": results}, indent=1))

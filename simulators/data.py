@@ -74,7 +74,10 @@ def simulate_data(model, theta, size: int, seed: int | None = None, **kwargs) ->
     elif b == size:
         res = simulate(spec, mat, 1, seed=seed, **kwargs)
         df = pd.DataFrame(
-            {"rt": res.rt[:, 0].double().cpu().numpy(), "response": res.response[:, 0].cpu().numpy()}
+            {
+                "rt": res.rt[:, 0].double().cpu().numpy(),
+                "response": res.response[:, 0].cpu().numpy(),
+            }
         )
         values = res.theta.double().cpu().numpy()
         for i, name in enumerate(spec.param_names):
@@ -84,7 +87,11 @@ def simulate_data(model, theta, size: int, seed: int | None = None, **kwargs) ->
             f"theta: expected one parameter set or {size} (one per trial, size={size}), got {b}"
         )
     df.attrs.update(
-        model=spec.name, seed=res.seed, dt=res.dt, max_t=res.max_t, method=res.method,
+        model=spec.name,
+        seed=res.seed,
+        dt=res.dt,
+        max_t=res.max_t,
+        method=res.method,
         n_omitted=res.n_omitted,
     )
     return df

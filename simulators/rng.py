@@ -87,7 +87,9 @@ def trial_keys(
     return k1, k2
 
 
-def stream_keys(k1: torch.Tensor, k2: torch.Tensor, stream: int) -> tuple[torch.Tensor, torch.Tensor]:
+def stream_keys(
+    k1: torch.Tensor, k2: torch.Tensor, stream: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Keys of an independent stream (e.g. the second stage of a two-stage model)."""
     if stream == 0:
         return k1, k2
@@ -117,9 +119,7 @@ def uniform(
     return _to_unit(_bits(k1, k2, c), dtype)
 
 
-def normal(
-    k1: torch.Tensor, k2: torch.Tensor, counter: int, dtype=torch.float32
-) -> torch.Tensor:
+def normal(k1: torch.Tensor, k2: torch.Tensor, counter: int, dtype=torch.float32) -> torch.Tensor:
     """One standard normal per key (Box-Muller of the uniforms at ``2c`` and ``2c + 1``)."""
     u1 = uniform(k1, k2, 2 * counter, dtype)
     u2 = uniform(k1, k2, 2 * counter + 1, dtype)

@@ -80,7 +80,9 @@ def _as_1d(name: str, value, dtype, device) -> torch.Tensor:
             raise ValueError(
                 f"theta[{name!r}]: expected a scalar or a 1-D tensor, got shape {tuple(arr.shape)}"
             )
-        if arr.is_complex() or not (arr.is_floating_point() or arr.dtype in (torch.int32, torch.int64)):
+        if arr.is_complex() or not (
+            arr.is_floating_point() or arr.dtype in (torch.int32, torch.int64)
+        ):
             raise ValueError(f"theta[{name!r}]: expected real numbers, got dtype {arr.dtype}")
         return arr.reshape(-1).to(device=device, dtype=dtype)
     raise ValueError(
@@ -163,13 +165,17 @@ def parse_theta(
         if mat.shape[1] == len(required) and len(required) != len(names):
             fill = [
                 torch.full((mat.shape[0], 1), p.default, dtype=dtype, device=mat.device)
-                for p in spec.params[len(required):]
+                for p in spec.params[len(required) :]
             ]
             mat = torch.cat([mat, *fill], dim=1)
         elif mat.shape[1] != len(names):
             raise ValueError(
                 f"theta: expected {len(names)} columns {list(names)} for model {spec.name!r}"
-                + (f" (or the {len(required)} required ones)" if len(required) != len(names) else "")
+                + (
+                    f" (or the {len(required)} required ones)"
+                    if len(required) != len(names)
+                    else ""
+                )
                 + f", got shape {tuple(mat.shape)}"
             )
     finite = torch.isfinite(mat)
@@ -183,7 +189,11 @@ def parse_theta(
         if bool(bad.any()):
             val = float(col[bad][0])
             what = "bounds" if not allow_out_of_bounds else "support"
-            hint = "" if allow_out_of_bounds else " (pass allow_out_of_bounds=True to go beyond the box)"
+            hint = (
+                ""
+                if allow_out_of_bounds
+                else " (pass allow_out_of_bounds=True to go beyond the box)"
+            )
             raise ValueError(
                 f"theta[{p.name!r}]: value {val} is outside the model's {what} "
                 f"[{lo}, {hi}] for {spec.name!r}{hint}"
@@ -201,7 +211,9 @@ def _check_scalars(n_samples, dt, max_t, method, spec, chunk_size, seed):
     if max_t / dt >= (1 << 29):
         raise ValueError(f"max_t / dt: expected fewer than 2**29 steps, got {max_t / dt:.3g}")
     if chunk_size is not None and (
-        isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1
+        isinstance(chunk_size, bool)
+        or not isinstance(chunk_size, (int, np.integer))
+        or chunk_size < 1
     ):
         raise ValueError(f"chunk_size: expected an integer >= 1 or None, got {chunk_size!r}")
     if seed is not None and (
@@ -283,7 +295,9 @@ def simulate(
     seed = new_seed() if seed is None else int(seed)
     if device is not None:
         device = torch.device(device)
-    mat = parse_theta(spec, theta, dtype=dtype, device=device, allow_out_of_bounds=allow_out_of_bounds)
+    mat = parse_theta(
+        spec, theta, dtype=dtype, device=device, allow_out_of_bounds=allow_out_of_bounds
+    )
     device = mat.device
     n_sets = mat.shape[0]
     n_steps = int(round(max_t / dt))
@@ -295,11 +309,15 @@ def simulate(
     names = spec.param_names
     if callable(spec.simulator):
         params = {n: mat[:, i] for i, n in enumerate(names)}
-        r, c = spec.simulator(params, n_samples, dt=dt, max_t=max_t, seed=seed, device=device, dtype=dtype)
+        r, c = spec.simulator(
+            params, n_samples, dt=dt, max_t=max_t, seed=seed, device=device, dtype=dtype
+        )
         rt_m = torch.as_tensor(r, dtype=dtype, device=device).reshape(n_sets, n_samples)
         resp_m = torch.as_tensor(c, device=device).to(torch.int64).reshape(n_sets, n_samples)
         omitted = rt_m == OMITTED_RT
-        return SimulationResult(rt_m, resp_m, omitted, mat, spec.name, float(dt), float(max_t), seed, chosen)
+        return SimulationResult(
+            rt_m, resp_m, omitted, mat, spec.name, float(dt), float(max_t), seed, chosen
+        )
     sampler = SAMPLERS[spec.simulator]
     for start in range(0, total, chunk):
         stop = min(total, start + chunk)
@@ -319,7 +337,13 @@ def simulate(
     rt = torch.where(omitted, torch.full_like(rt, OMITTED_RT), rt)
     resp = torch.where(omitted, torch.full_like(resp, OMITTED_RESPONSE), resp)
     if bool(omitted.any()):
-        log.info("%s: %d of %d trials made no decision by max_t=%g", spec.name, int(omitted.sum()), total, max_t)
+        log.info(
+            "%s: %d of %d trials made no decision by max_t=%g",
+            spec.name,
+            int(omitted.sum()),
+            total,
+            max_t,
+        )
     return SimulationResult(
         rt.reshape(n_sets, n_samples),
         resp.reshape(n_sets, n_samples),

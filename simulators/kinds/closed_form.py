@@ -130,7 +130,9 @@ def softmax(spec, params, keys, *, n_steps, dt, method):
     p = params
     n = spec.n_choices
     if "logit1" in p:
-        logits = torch.stack([torch.zeros_like(p["beta"])] + [p[f"logit{i}"] for i in range(1, n)], -1)
+        logits = torch.stack(
+            [torch.zeros_like(p["beta"])] + [p[f"logit{i}"] for i in range(1, n)], -1
+        )
     else:
         logits = torch.stack([p[f"q{i}"] for i in range(n)], -1)
     prob = torch.softmax(p["beta"].unsqueeze(-1) * logits, dim=-1)

@@ -30,7 +30,9 @@ def boundary_of(spec, name_a: str = "a"):
         return lambda t, rows: rows[name_a].unsqueeze(-1)
     fn = spec.boundary_fn()
     extra = spec.boundary_params
-    return lambda t, rows: fn(t, rows[name_a].unsqueeze(-1), *(rows[p].unsqueeze(-1) for p in extra))
+    return lambda t, rows: fn(
+        t, rows[name_a].unsqueeze(-1), *(rows[p].unsqueeze(-1) for p in extra)
+    )
 
 
 def drift_of(spec, name_v: str = "v"):
@@ -39,7 +41,9 @@ def drift_of(spec, name_v: str = "v"):
         return lambda t, rows: rows[name_v].unsqueeze(-1)
     fn = spec.drift_fn()
     extra = spec.drift_params
-    return lambda t, rows: fn(t, rows[name_v].unsqueeze(-1), *(rows[p].unsqueeze(-1) for p in extra))
+    return lambda t, rows: fn(
+        t, rows[name_v].unsqueeze(-1), *(rows[p].unsqueeze(-1) for p in extra)
+    )
 
 
 def _b0(spec, params, name_a="a"):
@@ -92,7 +96,11 @@ def ddm(spec, params, keys, *, n_steps, dt, method):
         return dec.to(dtype) + t, side, finished
     rows = _base_rows(p, keys, (2.0 * z - 1.0) * b0)
     res = diffuse_1d(
-        rows, boundary=boundary_of(spec), drift=drift_of(spec), n_steps=n_steps, dt=dt,
+        rows,
+        boundary=boundary_of(spec),
+        drift=drift_of(spec),
+        n_steps=n_steps,
+        dt=dt,
         method=method,
     )
     finished, end, side = _collect(res, b0.shape[0], dtype, b0.device, n_steps)
@@ -105,8 +113,13 @@ def levy(spec, params, keys, *, n_steps, dt, method):
     b0 = _b0(spec, p)
     rows = _base_rows(p, keys, (2.0 * p["z"] - 1.0) * b0)
     res = diffuse_1d(
-        rows, boundary=boundary_of(spec), drift=drift_of(spec), n_steps=n_steps, dt=dt,
-        method=method, noise="levy",
+        rows,
+        boundary=boundary_of(spec),
+        drift=drift_of(spec),
+        n_steps=n_steps,
+        dt=dt,
+        method=method,
+        noise="levy",
     )
     finished, end, side = _collect(res, b0.shape[0], b0.dtype, b0.device, n_steps)
     return end.to(b0.dtype) * dt + p["t"], side, finished
@@ -122,7 +135,12 @@ def ornstein(spec, params, keys, *, n_steps, dt, method):
     if bool((p["g"] * dt < 1).all()):
         # blocked closed-form Euler recursion (the usual case)
         res = diffuse_1d(
-            rows, boundary=bfn, drift=drift_of(spec), n_steps=n_steps, dt=dt, method=method,
+            rows,
+            boundary=bfn,
+            drift=drift_of(spec),
+            n_steps=n_steps,
+            dt=dt,
+            method=method,
             leak="g",
         )
         finished, end, side = _collect(res, m, b0.dtype, b0.device, n_steps)
@@ -155,4 +173,3 @@ def ornstein(spec, params, keys, *, n_steps, dt, method):
     res = step_loop(rows, step=step, n_noise=1, n_steps=n_steps)
     finished, end, side = _collect(res, m, b0.dtype, b0.device, n_steps)
     return end.to(b0.dtype) * dt + p["t"], side, finished
-

@@ -12,8 +12,8 @@ on the series below, to ~1e-12) and accepted with probability ``exp(-m**2 tau / 
 lands on a boundary.  Exact apart from floating point and the CDF inversion tolerance.
 
 ``f0``'s CDF: ``F(t) = 1 - (4/pi) sum_k (-1)^k / (2k+1) exp(-(2k+1)^2 pi^2 t / 8)`` (10 terms,
-used for t >= 0.1; truncation < 1e-17) and ``F(t) = 4 sum_k (-1)^k Phi(-(2k+1) / sqrt(t))`` (3 terms,
-t < 0.1).
+used for t >= 0.1; truncation < 1e-17) and ``F(t) = 4 sum_k (-1)^k Phi(-(2k+1) / sqrt(t))``
+(3 terms, t < 0.1).
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def fast_exit_time_quantile(u: torch.Tensor) -> torch.Tensor:
     dh = torch.where(lower, d / f, -d / s)
     nt = t - h / dh
     t = torch.where(torch.isfinite(nt) & (nt > 0), nt, t)
-    # beyond the table: one-image small-time / one-term tail formulas (exact to double precision there)
+    # beyond the table: one-image small-time / one-term tail formulas (exact in double there)
     q = torch.special.ndtri((u / 4).clamp_min(1e-300))
     t = torch.where(x <= _X_LO, 1.0 / (q * q), t)
     tail = -(8 / math.pi**2) * torch.log(math.pi * (1 - u).clamp_min(1e-300) / 4)
@@ -138,7 +138,7 @@ def first_passage(
     active = torch.arange(m, device=dev)
     eps = 1e-12
     # starting outside (only with out-of-bounds parameters): decided at once by position
-    outside = (x.abs() >= a * (1 - eps))
+    outside = x.abs() >= a * (1 - eps)
     side = torch.where(outside, torch.where(x >= 0, 1, -1), side)
     active = active[~outside]
     it = 0
@@ -146,7 +146,9 @@ def first_passage(
         xa, va, aa = x[active], v[active], a[active]
         ka, kb = k1[active], k2[active]
         d_up, d_lo = aa - xa, xa + aa
-        cap = torch.where(va.abs() > 0, 1.0 / va.abs().clamp_min(1e-300), torch.full_like(va, math.inf))
+        cap = torch.where(
+            va.abs() > 0, 1.0 / va.abs().clamp_min(1e-300), torch.full_like(va, math.inf)
+        )
         r = torch.minimum(torch.minimum(d_up, d_lo), cap)
         mm = va * r
         base = it * 1024
@@ -177,4 +179,3 @@ def first_passage(
         it += 1
     finished = (side != 0) & (elapsed <= max_t)
     return elapsed, side, finished
-

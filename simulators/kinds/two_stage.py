@@ -45,8 +45,12 @@ def _high(spec, p, keys, n_steps, dt, method):
     b0 = _b0(spec, p)
     rows = _base_rows(p, keys, (2.0 * _z(p, "zh") - 1.0) * b0)
     res = diffuse_1d(
-        rows, boundary=boundary_of(spec), drift=lambda t, r: r["vh"].unsqueeze(-1),
-        n_steps=n_steps, dt=dt, method=method,
+        rows,
+        boundary=boundary_of(spec),
+        drift=lambda t, r: r["vh"].unsqueeze(-1),
+        n_steps=n_steps,
+        dt=dt,
+        method=method,
     )
     return (b0, *_scatter(res, b0.shape[0], b0.device))
 
@@ -69,8 +73,13 @@ def seq2(spec, params, keys, *, n_steps, dt, method):
     sub = {k: v.index_select(0, idx) for k, v in rows.items()}
     sub["row"] = idx
     res = diffuse_1d(
-        sub, boundary=bfn, drift=lambda t, r: r["vl"].unsqueeze(-1), n_steps=n_steps, dt=dt,
-        method=method, stream=1,
+        sub,
+        boundary=bfn,
+        drift=lambda t, r: r["vl"].unsqueeze(-1),
+        n_steps=n_steps,
+        dt=dt,
+        method=method,
+        stream=1,
     )
     fin_l, end_l, side_l = _scatter(res, zl.shape[0], zl.device)
     # Collapsed boundary when the low stage starts: upper with probability zl, no time.
@@ -93,8 +102,13 @@ def par2(spec, params, keys, *, n_steps, dt, method):
     p["vl"] = torch.where(hi, p["vl2"], p["vl1"])
     rows = _base_rows(p, keys, (2.0 * zl - 1.0) * b0)
     res = diffuse_1d(
-        rows, boundary=boundary_of(spec), drift=lambda t, r: r["vl"].unsqueeze(-1),
-        n_steps=n_steps, dt=dt, method=method, stream=1,
+        rows,
+        boundary=boundary_of(spec),
+        drift=lambda t, r: r["vl"].unsqueeze(-1),
+        n_steps=n_steps,
+        dt=dt,
+        method=method,
+        stream=1,
     )
     fin_l, end_l, side_l = _scatter(res, b0.shape[0], b0.device)
     resp = 2 * hi.long() + (side_l > 0).long()

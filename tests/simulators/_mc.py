@@ -22,7 +22,9 @@ def check_choice_and_quantiles(rt, resp, prob, cond_cdf, *, n_se=4.0, label=""):
         sel = rt[resp == c]
         se = np.sqrt(max(p * (1 - p), 1e-12) / n)
         z = (len(sel) / n - p) / se
-        assert abs(z) < n_se, f"{label} P(response={c}): sim {len(sel) / n:.4f} vs {p:.4f} (z={z:.1f})"
+        assert abs(z) < n_se, (
+            f"{label} P(response={c}): sim {len(sel) / n:.4f} vs {p:.4f} (z={z:.1f})"
+        )
         worst = max(worst, abs(z))
         if len(sel) < 200:
             continue

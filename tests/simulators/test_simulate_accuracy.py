@@ -19,7 +19,7 @@ from tests.simulators._mc import check_choice_and_quantiles
 
 # ---- DDM first passage (Feller / Navarro-Fuss large-time series) ---------------------------
 def ddm_lower(t, v, sep, w, k_max=300):
-    """P(lower) and CDF of lower-boundary first passage by time t (bounds 0 and sep, start w*sep)."""
+    """P(lower) and CDF of the lower-boundary passage by t (bounds 0, sep; start w * sep)."""
     k = np.arange(1, k_max + 1)
     if abs(v) < 1e-12:
         p_lower = 1.0 - w
@@ -78,7 +78,10 @@ def test_reference_series_is_a_distribution():
     p_up = (1 - np.exp(-2 * v * x0)) / (1 - np.exp(-2 * v * sep))
     closed = (sep * p_up - x0) / v
     grid = np.linspace(1e-4, 30, 30001)
-    surv = 1 - (prob[-1] * np.array([cdf[-1](g + 0.2) for g in grid[::100]]) + prob[1] * np.array([cdf[1](g + 0.2) for g in grid[::100]]))
+    surv = 1 - (
+        prob[-1] * np.array([cdf[-1](g + 0.2) for g in grid[::100]])
+        + prob[1] * np.array([cdf[1](g + 0.2) for g in grid[::100]])
+    )
     assert abs(np.trapezoid(surv, grid[::100]) - closed) < 2e-3
 
 
@@ -139,7 +142,12 @@ def test_lba_matches_closed_form():
             if x <= 0:
                 return 0.0
             g, h = (b - A - x * vi) / (x * s), (b - x * vi) / (x * s)
-            return (-vi * stats.norm.cdf(g) + s * stats.norm.pdf(g) + vi * stats.norm.cdf(h) - s * stats.norm.pdf(h)) / A
+            return (
+                -vi * stats.norm.cdf(g)
+                + s * stats.norm.pdf(g)
+                + vi * stats.norm.cdf(h)
+                - s * stats.norm.pdf(h)
+            ) / A
 
         return f
 
@@ -148,7 +156,12 @@ def test_lba_matches_closed_form():
             if x <= 0:
                 return 1.0
             g, h = (b - A - x * vi) / (x * s), (b - x * vi) / (x * s)
-            cdf = 1 + (b - A - x * vi) / A * stats.norm.cdf(g) - (b - x * vi) / A * stats.norm.cdf(h) + x * s / A * (stats.norm.pdf(g) - stats.norm.pdf(h))
+            cdf = (
+                1
+                + (b - A - x * vi) / A * stats.norm.cdf(g)
+                - (b - x * vi) / A * stats.norm.cdf(h)
+                + x * s / A * (stats.norm.pdf(g) - stats.norm.pdf(h))
+            )
             return 1 - cdf
 
         return f
@@ -206,9 +219,15 @@ def test_poisson_race_matches_gamma_race():
 
 
 def test_exit_time_quantile_inverts_the_cdf():
-    from simulators.kinds.exact_ddm import exit_time_cdf, exit_time_quantile, fast_exit_time_quantile
+    from simulators.kinds.exact_ddm import (
+        exit_time_cdf,
+        exit_time_quantile,
+        fast_exit_time_quantile,
+    )
 
-    u = torch.cat([torch.rand(20_000, dtype=torch.float64), torch.logspace(-15, -1, 50, dtype=torch.float64)])
+    u = torch.cat(
+        [torch.rand(20_000, dtype=torch.float64), torch.logspace(-15, -1, 50, dtype=torch.float64)]
+    )
     u = torch.cat([u, 1 - u])
     for fn in (exit_time_quantile, fast_exit_time_quantile):
         cdf, sf, _ = exit_time_cdf(fn(u))
@@ -224,7 +243,9 @@ def test_exact_ddm_full_ddm_variability():
     analytical DDM over those draws (quadrature) gives the reference."""
     v, a, z, t, sz, sv, st = 0.7, 0.9, 0.45, 0.4, 0.2, 0.8, 0.2
     n = 20_000
-    res = simulate("full_ddm", {"v": v, "a": a, "z": z, "t": t, "sz": sz, "sv": sv, "st": st}, n, seed=9)
+    res = simulate(
+        "full_ddm", {"v": v, "a": a, "z": z, "t": t, "sz": sz, "sv": sv, "st": st}, n, seed=9
+    )
     rt, resp = res.rt[0].double().numpy(), res.response[0].numpy()
     zs = z + sz * (np.arange(8) + 0.5) / 8 - sz / 2
     ts = t + st * (np.arange(8) + 0.5) / 8 - st / 2
@@ -238,8 +259,8 @@ def test_exact_ddm_full_ddm_variability():
 
 
 def test_gamma_sampler_small_shape_boost():
-    from simulators.rng import trial_keys
     from simulators.kinds.closed_form import standard_gamma
+    from simulators.rng import trial_keys
 
     n = 20_000
     k1, k2 = trial_keys(3, torch.zeros(n, dtype=torch.long), torch.arange(n))
@@ -252,8 +273,18 @@ def test_gamma_sampler_small_shape_boost():
     ("model", "theta", "logits", "codes"),
     [
         ("softmax_inv_temperature_2", {"beta": 2.0, "logit1": 0.7}, [0.0, 0.7], [-1, 1]),
-        ("softmax_inv_temperature_3", {"beta": 1.5, "logit1": -1.0, "logit2": 0.5}, [0.0, -1.0, 0.5], [0, 1, 2]),
-        ("inv_temp_softmax_3", {"beta": 3.0, "q0": 0.2, "q1": 0.9, "q2": 0.5}, [0.2, 0.9, 0.5], [0, 1, 2]),
+        (
+            "softmax_inv_temperature_3",
+            {"beta": 1.5, "logit1": -1.0, "logit2": 0.5},
+            [0.0, -1.0, 0.5],
+            [0, 1, 2],
+        ),
+        (
+            "inv_temp_softmax_3",
+            {"beta": 3.0, "q0": 0.2, "q1": 0.9, "q2": 0.5},
+            [0.2, 0.9, 0.5],
+            [0, 1, 2],
+        ),
     ],
 )
 def test_softmax_choice_probabilities(model, theta, logits, codes):

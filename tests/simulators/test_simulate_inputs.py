@@ -28,13 +28,29 @@ DDM = {"v": 0.5, "a": 1.0, "z": 0.5, "t": 0.3}
         ({"dt": 0.0}, r"dt: expected a finite number > 0, got 0.0"),
         ({"dt": -1e-3}, r"dt: expected a finite number > 0"),
         ({"max_t": 1e-3}, r"max_t: expected a finite number > dt"),
-        ({"theta": {**DDM, "v": [0.1, 0.2], "a": [1.0, 1.1, 1.2]}}, r"theta: parameters have different lengths"),
+        (
+            {"theta": {**DDM, "v": [0.1, 0.2], "a": [1.0, 1.1, 1.2]}},
+            r"theta: parameters have different lengths",
+        ),
         ({"theta": torch.zeros(3, 5)}, r"theta: expected 4 columns \['v', 'a', 'z', 't'\]"),
         ({"theta": torch.zeros(2, 2, 4)}, r"theta: expected shape \(B, 4\)"),
-        ({"theta": {**DDM, "v": np.zeros((2, 2))}}, r"theta\['v'\]: expected a scalar or a 1-D tensor"),
+        (
+            {"theta": {**DDM, "v": np.zeros((2, 2))}},
+            r"theta\['v'\]: expected a scalar or a 1-D tensor",
+        ),
         ({"theta": {**DDM, "v": "fast"}}, r"theta\['v'\]: expected a float or a 1-D tensor"),
-        ({"method": "bridge", "model": "lba2", "theta": {"A": 0.3, "b": 0.5, "v0": 0.5, "v1": 0.5}}, r"method: 'bridge' is not available for model 'lba2'"),
-        ({"method": "exact", "model": "angle", "theta": {**DDM, "theta": 0.1}}, r"method: 'exact' is not available for model 'angle'"),
+        (
+            {
+                "method": "bridge",
+                "model": "lba2",
+                "theta": {"A": 0.3, "b": 0.5, "v0": 0.5, "v1": 0.5},
+            },
+            r"method: 'bridge' is not available for model 'lba2'",
+        ),
+        (
+            {"method": "exact", "model": "angle", "theta": {**DDM, "theta": 0.1}},
+            r"method: 'exact' is not available for model 'angle'",
+        ),
         ({"method": "milstein"}, r"method: 'milstein' is not available for model 'ddm'"),
         ({"seed": -1}, r"seed: expected None or an integer in \[0, 2\*\*63\)"),
         ({"chunk_size": 0}, r"chunk_size: expected an integer >= 1 or None"),
@@ -51,7 +67,9 @@ def test_bad_input_raises_naming_the_parameter(kwargs, match):
 def test_out_of_bounds_allowed_with_flag_but_not_outside_support():
     res = simulate("ddm", {**DDM, "a": 3.0}, 20, seed=0, allow_out_of_bounds=True)
     assert res.rt.shape == (1, 20)
-    with pytest.raises(ValueError, match=r"theta\['a'\]: value -1.0 is outside the model's support"):
+    with pytest.raises(
+        ValueError, match=r"theta\['a'\]: value -1.0 is outside the model's support"
+    ):
         simulate("ddm", {**DDM, "a": -1.0}, 20, allow_out_of_bounds=True)
 
 

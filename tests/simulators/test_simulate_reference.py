@@ -37,7 +37,10 @@ def _batch_quantile_se(x, q, n_batches=20):
 
 
 @pytest.mark.reference
-@pytest.mark.parametrize(("model", "n"), [("ddm", 30_000), ("angle", 30_000), ("levy", 20_000), ("race_no_bias_3", 20_000)])
+@pytest.mark.parametrize(
+    ("model", "n"),
+    [("ddm", 30_000), ("angle", 30_000), ("levy", 20_000), ("race_no_bias_3", 20_000)],
+)
 def test_matches_ssm_simulators_statistics(reference_dir, model, n):
     theta, rows = _load(reference_dir, model)
     res = simulate(model, theta, n, seed=2024, method="euler")

@@ -10,12 +10,16 @@ Example
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 import torch
 
 from simulators.registry import get_model
 from simulators.simulate import parse_theta, simulate
+
+if TYPE_CHECKING:  # pandas is imported when simulate_data runs, not with the package
+    import pandas as pd
 
 __all__ = ["simulate_data"]
 
@@ -55,6 +59,8 @@ def simulate_data(model, theta, size: int, seed: int | None = None, **kwargs) ->
     >>> list(df.columns)
     ['rt', 'response', 'v', 'a', 'z', 't']
     """
+    import pandas as pd
+
     spec = get_model(model)
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
         raise ValueError(f"size: expected an integer >= 1, got {size!r}")

@@ -17,6 +17,7 @@ import argparse
 import logging
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -83,17 +84,20 @@ def write_plots(idata, var_names: list[str], folder: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     paths = []
-    axes = az.plot_trace(idata, var_names=var_names, compact=True)
-    fig = np.asarray(axes).ravel()[0].figure
-    fig.tight_layout()
-    paths.append(folder / "trace.png")
-    fig.savefig(paths[-1], dpi=80)
-    plt.close(fig)
-    axes = az.plot_forest(idata, var_names=var_names, combined=True, hdi_prob=0.95)
-    fig = np.asarray(axes).ravel()[0].figure
-    paths.append(folder / "forest.png")
-    fig.savefig(paths[-1], dpi=80, bbox_inches="tight")
-    plt.close(fig)
+    with warnings.catch_warnings():
+        # ArviZ 0.23 calls a matplotlib helper deprecated in matplotlib 3.11 (not actionable)
+        warnings.filterwarnings("ignore", message=".*alias_mapping.*", category=DeprecationWarning)
+        axes = az.plot_trace(idata, var_names=var_names, compact=True)
+        fig = np.asarray(axes).ravel()[0].figure
+        fig.tight_layout()
+        paths.append(folder / "trace.png")
+        fig.savefig(paths[-1], dpi=80)
+        plt.close(fig)
+        axes = az.plot_forest(idata, var_names=var_names, combined=True, hdi_prob=0.95)
+        fig = np.asarray(axes).ravel()[0].figure
+        paths.append(folder / "forest.png")
+        fig.savefig(paths[-1], dpi=80, bbox_inches="tight")
+        plt.close(fig)
     return paths
 
 
@@ -137,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     summary.insert(0, "true", [TRUE_VALUES.get(n, np.nan) for n in summary.index])
     import pandas as _pd
 
-    with _pd.option_context("display.width", 140, "display.max_rows", 100):
+    with _pd.option_context(
+        "display.width", 200, "display.max_columns", 20, "display.max_rows", 100
+    ):
         print(summary)
     print(
         f"sampling took {elapsed:.0f} s "

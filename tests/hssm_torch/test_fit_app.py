@@ -97,3 +97,22 @@ def test_missing_data_file_is_named(tmp_path):
         timeout=120,
     )
     assert proc.returncode != 0 and "data.path: file" in proc.stderr
+
+
+def test_demo_data_and_plots(tmp_path):
+    import arviz as az
+    import numpy as np
+
+    from hssm_torch.demo import simulate_hierarchical, write_plots
+
+    df = simulate_hierarchical(3, 40, seed=1)
+    assert df.shape == (120, 4) and set(df["response"].unique()) <= {-1.0, 1.0}
+    assert (df["rt"] > 0.3).all()  # t = 0.3
+    # drift increases with x: more upper responses for large x
+    hi = df[df.x > 0.5]["response"].eq(1).mean()
+    lo = df[df.x < -0.5]["response"].eq(1).mean()
+    assert hi > lo
+    idata = az.from_dict(posterior={"v": np.random.default_rng(0).normal(size=(2, 20))})
+    paths = write_plots(idata, ["v"], tmp_path)
+    assert [p.name for p in paths] == ["trace.png", "forest.png"]
+    assert all(p.stat().st_size > 1000 for p in paths)

@@ -109,13 +109,25 @@ def data_like_points(
     return rows.to(torch.float64), res.rt[keep].to(torch.float64), res.response[keep].to(torch.float64)
 
 
-def _net_loglik(net: torch.nn.Module, rows: torch.Tensor, rt: torch.Tensor, resp: torch.Tensor,
-                batch: int = 200_000) -> torch.Tensor:
+def _net_dtype_device(net: torch.nn.Module) -> tuple[torch.dtype, torch.device]:
+    """dtype and device of a network's weights (parameters, else buffers; default float32/CPU)."""
     param = next(iter(net.parameters()), None)
     buf = next(iter(net.buffers()), None)
     ref = param if param is not None else buf
-    dtype = ref.dtype if ref is not None else torch.float32
-    device = ref.device if ref is not None else torch.device("cpu")
+    if ref is None:
+        return torch.float32, torch.device("cpu")
+    return ref.dtype, ref.device
+
+
+def _net_eval(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    dtype, device = _net_dtype_device(net)
+    with torch.no_grad():
+        return net(x.to(device=device, dtype=dtype)).reshape(-1).to(torch.float64).cpu()
+
+
+def _net_loglik(net: torch.nn.Module, rows: torch.Tensor, rt: torch.Tensor, resp: torch.Tensor,
+                batch: int = 200_000) -> torch.Tensor:
+    dtype, device = _net_dtype_device(net)
     x = torch.cat([rows, rt[:, None], resp[:, None]], dim=1).to(device=device, dtype=dtype)
     out = []
     with torch.no_grad():
@@ -311,9 +323,7 @@ def evaluate_cpn(
     res = simulate(model, theta.float(), n_trials, seed=seed)
     code = spec.choices[choice_index]
     freq = (res.response == code).to(torch.float64).mean(dim=1)
-    x = theta.to(dtype=next(net.parameters()).dtype if list(net.parameters()) else torch.float32)
-    with torch.no_grad():
-        p = net(x).reshape(-1).to(torch.float64).exp()
+    p = _net_eval(net, theta).exp()
     se = (freq * (1 - freq) / n_trials).sqrt()
     diff = (p - freq).abs()
     return {"mae": float(diff.mean()), "max_abs_error": float(diff.max()),
@@ -349,10 +359,7 @@ def evaluate_opn(
     res = simulate(model, theta.float(), n_trials, seed=seed)
     late = res.omitted | (res.rt.to(torch.float64) > deadline[:, None])
     freq = late.to(torch.float64).mean(dim=1)
-    x = torch.cat([theta, deadline[:, None]], dim=1)
-    x = x.to(dtype=next(net.parameters()).dtype if list(net.parameters()) else torch.float32)
-    with torch.no_grad():
-        p = net(x).reshape(-1).to(torch.float64).exp()
+    p = _net_eval(net, torch.cat([theta, deadline[:, None]], dim=1)).exp()
     se = (freq * (1 - freq) / n_trials).sqrt()
     diff = (p - freq).abs()
     return {"mae": float(diff.mean()), "max_abs_error": float(diff.max()),

@@ -54,8 +54,10 @@ def levy_block(
     v = math.pi * (u[..., 0] - 0.5)
     w = -torch.log(u[..., 1])
     a = alpha.unsqueeze(-1)
-    x = torch.sin(a * v) / torch.cos(v).pow(1.0 / a)
-    return x * (torch.cos(v - a * v) / w).pow((1.0 - a) / a)
+    # powers as exp(log(.) * .): torch.pow's result depends on an element's position in the
+    # tensor (SIMD body vs tail), which would break chunk-independent reproducibility
+    x = torch.sin(a * v) / torch.exp(torch.log(torch.cos(v)) / a)
+    return x * torch.exp(torch.log(torch.cos(v - a * v) / w) * ((1.0 - a) / a))
 
 
 # Bridge crossing probabilities are only evaluated where an end point of the step lies within
@@ -158,7 +160,7 @@ def diffuse_1d(
             inc *= sqrt_dt
         else:
             inc = levy_block(rows["k1"], rows["k2"], step0, block, rows["alpha"], dtype)
-            inc *= torch.pow(dt, 1.0 / rows["alpha"]).unsqueeze(-1)
+            inc *= torch.exp(math.log(dt) / rows["alpha"]).unsqueeze(-1)
         inc += mu * dt
         y0 = rows["y"].unsqueeze(-1)
         if leak is None:

@@ -59,16 +59,19 @@ def lba(spec, params, keys, *, n_steps, dt, method):
 def _wald(d, v, k1, k2, c0, dtype):
     """First passage of a unit-noise Wiener process with drift v to distance d > 0."""
     av = v.abs()
-    zz = normal(k1, k2, c0, dtype) ** 2
+    zn = normal(k1, k2, c0, dtype)
+    zz = zn * zn
     u = uniform(k1, k2, 2 * c0 + 10_000, dtype)
     safe_v = torch.where(av > 0, av, torch.ones_like(av))
     mu = d / safe_v
     lam = d * d
-    root = torch.sqrt(4.0 * mu * lam * zz + (mu * zz) ** 2)
+    muz = mu * zz
+    root = torch.sqrt(4.0 * mu * lam * zz + muz * muz)
     x = mu - 2.0 * mu * mu * zz / (root + mu * zz)
     x = x.clamp_min(torch.finfo(dtype).tiny)
     ig = torch.where(u <= mu / (mu + x), x, mu * mu / x)
-    levy = lam / normal(k1, k2, c0 + 5_000, dtype).pow(2)
+    z2 = normal(k1, k2, c0 + 5_000, dtype)
+    levy = lam / (z2 * z2)
     t = torch.where(av > 0, ig, levy)
     arrive = uniform(k1, k2, 2 * c0 + 20_001, dtype) < torch.exp(2.0 * torch.clamp_max(v, 0) * d)
     t = torch.where(arrive, t, torch.full_like(t, float("inf")))
@@ -103,14 +106,15 @@ def standard_gamma(shape: torch.Tensor, k1, k2, stream: int, max_rounds: int = 6
     for r in range(max_rounds):
         x = normal(k1, k2, 2 * r, dtype)
         u = uniform(k1, k2, 100_000 + r, dtype)
-        v = (1.0 + c * x) ** 3
+        w = 1.0 + c * x
+        v = w * w * w
         ok = (v > 0) & (torch.log(u) < 0.5 * x * x + d - d * v + d * torch.log(v.clamp_min(1e-30)))
         take = pending & ok
         out = torch.where(take, d * v, out)
         pending = pending & ~ok
         if not bool(pending.any()):
             break
-    boost = uniform(k1, k2, 200_000, dtype).pow(1.0 / shape)
+    boost = torch.exp(torch.log(uniform(k1, k2, 200_000, dtype)) / shape)
     return torch.where(small, out * boost, out)
 
 

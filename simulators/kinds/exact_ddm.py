@@ -51,7 +51,7 @@ def exit_time_cdf(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Te
     o3, s3 = odd[:3], sign[:3]
     cdf_small = 4 * (s3 * _ndtr(-o3 / ts.sqrt())).sum(-1)
     pdf_small = 4 * (
-        s3 * o3 / (2 * ts**1.5) * torch.exp(-(o3**2) / (2 * ts)) / math.sqrt(2 * math.pi)
+        s3 * o3 / (2 * ts * ts.sqrt()) * torch.exp(-(o3**2) / (2 * ts)) / math.sqrt(2 * math.pi)
     ).sum(-1)
     small = t < _T_SWITCH
     cdf = torch.where(small, cdf_small, 1 - sf_large)
@@ -164,7 +164,7 @@ def first_passage(
             todo = todo[~acc]
             if todo.numel() == 0:
                 break
-        p_up = torch.sigmoid(2.0 * mm)
+        p_up = 1.0 / (1.0 + torch.exp(-2.0 * mm))  # (torch.sigmoid is position-dependent)
         go_up = uniform(ka, kb, base + 1000, torch.float64) < p_up
         step = torch.where(go_up, r, -r)
         xn = xa + step

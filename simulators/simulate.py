@@ -178,6 +178,7 @@ def parse_theta(
                 )
                 + f", got shape {tuple(mat.shape)}"
             )
+    mat = mat.detach()
     finite = torch.isfinite(mat)
     if not bool(finite.all()):
         col = int((~finite).any(0).nonzero()[0])

@@ -46,6 +46,7 @@ import torch
 
 __all__ = [
     "OMITTED_RT",
+    "posterior_predictive",
     "simulate_predictive",
     "to_inference_group",
 ]
@@ -339,3 +340,96 @@ def to_inference_group(
         {var_name: (("chain", "draw", "__obs__", dim), arr)},
         coords={"chain": np.arange(c), "draw": np.arange(d), "__obs__": obs, dim: ["rt", "response"]},
     )
+
+
+def posterior_predictive(
+    model: Any,
+    idata: Any,
+    *,
+    draws: int | None = None,
+    chunk_draws: int = 100,
+    seed: int | None = None,
+    deadline: Any = None,
+    progress: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """Posterior predictive group of a fitted :class:`hssm_torch.HSSM` (its own data).
+
+    θ for a chunk of draws comes from ``model.builder.theta`` on the posterior's site values,
+    so only ``chunk_draws`` draws of ``(N, P)`` parameters exist at a time; lapses use
+    ``model.builder.p_outlier_value`` and the lapse distribution's range (``model.lapse``,
+    a Uniform); ``deadline`` (default: ``model.censored_data.deadline`` when the model has
+    one) recodes predicted rts past it to ``-999.0``.
+
+    Parameters
+    ----------
+    model : HSSM
+        The fitted model.
+    idata : arviz.InferenceData
+        With a ``posterior`` group from ``model.sample()`` / ``model.vi()``.
+    draws : int, optional
+        Use this many draws per chain (evenly spread; default all).
+    chunk_draws, seed, progress :
+        As :func:`simulate_predictive`.
+    deadline : array, optional
+        ``(N,)`` deadlines overriding the model's.
+    **kwargs :
+        Passed to :func:`simulate_predictive` (``dt``, ``max_t``, ``method``...).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``"rt,response"`` with dims ``(chain, draw, __obs__, rt,response_dim)``; add it with
+        ``idata.add_groups(posterior_predictive=ds)`` (or ``idata.posterior_predictive = ds``).
+
+    Example
+    -------
+    >>> ds = posterior_predictive(model, idata, draws=100, seed=1)  # doctest: +SKIP
+    """
+    from types import SimpleNamespace
+
+    from hssm_torch.inference import _sites_from_posterior
+
+    post = idata.posterior
+    n_chains, n_all = post.sizes["chain"], post.sizes["draw"]
+    if draws is not None:
+        if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or not 1 <= draws <= n_all:
+            raise ValueError(f"draws: expected an integer in [1, {n_all}], got {draws!r}")
+        keep = np.unique(np.linspace(0, n_all - 1, int(draws)).round().astype(int))
+        post = post.isel(draw=keep)
+    values = _sites_from_posterior(model, SimpleNamespace(posterior=post))
+    n_draws = post.sizes["chain"] * post.sizes["draw"]
+    builder = model.builder
+
+    def chunk(vals: dict, i: int, j: int) -> dict:
+        return {k: v[i:j] for k, v in vals.items()}
+
+    def theta_fn(i: int, j: int) -> torch.Tensor:
+        with torch.no_grad():
+            return builder.theta(chunk(values, i, j))
+
+    p_fn = None
+    lapse_rt = (0.0, 20.0)
+    if getattr(model, "p_outlier", None) is not None:
+        def p_fn(i: int, j: int) -> torch.Tensor:
+            with torch.no_grad():
+                return builder.p_outlier_value(chunk(values, i, j))
+
+        lapse = getattr(model, "lapse", None)
+        lo, hi = getattr(lapse, "low", None), getattr(lapse, "high", None)
+        if lo is None or hi is None:
+            raise ValueError(
+                f"lapse: predictive lapses are uniform over an rt range; got "
+                f"{type(lapse).__name__} (use a Uniform lapse distribution)"
+            )
+        lapse_rt = (float(lo), float(hi))
+    if deadline is None:
+        cd = getattr(model, "censored_data", None)
+        deadline = None if cd is None else cd.deadline
+    arr = simulate_predictive(
+        model.model_name, theta_fn, n_draws=n_draws, p_outlier=p_fn, lapse_rt=lapse_rt,
+        deadline=deadline, chunk_draws=chunk_draws, seed=seed, device=builder.device,
+        progress=progress, **kwargs,
+    )
+    ds = to_inference_group(arr, n_chains=n_chains)
+    return ds.assign_coords(chain=post.chain.values, draw=post.draw.values)

@@ -132,3 +132,33 @@ def test_inference_group_layout_matches_hssm():
     assert "posterior_predictive" in idata.groups()
     with pytest.raises(ValueError, match="n_chains"):
         to_inference_group(arr, n_chains=4)
+
+
+def test_posterior_predictive_of_an_hssm_model():
+    """Through HSSM's builder: θ and p_outlier per chunk of posterior draws, lapse range."""
+    import arviz as az
+
+    from hssm_torch.model import HSSM
+    from hssm_torch.predictive import posterior_predictive
+
+    obs = simulate("ddm", torch.tensor([TRUE]), 200, seed=7)
+    import pandas as pd
+
+    df = pd.DataFrame({"rt": obs.rt[0].double().numpy(), "response": obs.response[0].double().numpy()})
+    m = HSSM(df, "ddm", p_outlier=0.25, lapse={"name": "Uniform", "lower": 12.0, "upper": 16.0})
+    names = [s.name for s in m.builder.sites]
+    assert names == ["v", "a", "z", "t"]
+    post = {n: np.full((2, 20), val) for n, val in zip(names, TRUE)}
+    idata = az.from_dict(posterior=post)
+    ds = posterior_predictive(m, idata, draws=10, seed=1, chunk_draws=7)
+    da = ds["rt,response"]
+    assert da.dims == ("chain", "draw", "__obs__", "rt,response_dim")
+    assert da.shape == (2, 10, 200, 2)
+    x = da.values.reshape(-1, 2)
+    lapse = (x[:, 0] >= 12.0) & (x[:, 0] <= 16.0)
+    assert abs(lapse.mean() - 0.25) < 4 * math.sqrt(0.25 * 0.75 / len(x))
+    p_up = float(ddm_choice_probability(torch.tensor(TRUE, dtype=F64), torch.tensor(1)))
+    got = (x[~lapse, 1] == 1).mean()
+    assert abs(got - p_up) < 4 * math.sqrt(p_up * (1 - p_up) / (~lapse).sum())
+    same = posterior_predictive(m, idata, draws=10, seed=1, chunk_draws=20)
+    np.testing.assert_array_equal(same["rt,response"].values, da.values)

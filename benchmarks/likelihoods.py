@@ -147,14 +147,25 @@ def time_peer(sizes: list[int], repeats: int) -> dict | None:
                 path = Path(tmp) / f"{model}_{n}.npz"
                 np.savez(path, rt=rt, response=resp)
                 reps = max(1, repeats if n <= 100_000 else min(repeats, 3))
-                jobs.append({"model": model, "n": n, "data": str(path), "theta": THETA[model],
-                             "repeats": reps})
+                jobs.append(
+                    {
+                        "model": model,
+                        "n": n,
+                        "data": str(path),
+                        "theta": THETA[model],
+                        "repeats": reps,
+                    }
+                )
         spec, result, script = (Path(tmp) / x for x in ("spec.json", "out.json", "peer.py"))
         spec.write_text(json.dumps({"jobs": jobs}))
         script.write_text(PEER_SCRIPT)
         env = dict(os.environ, JAX_PLATFORMS="cpu", OMP_NUM_THREADS="1")
-        proc = subprocess.run([peer, "-W", "ignore", str(script), str(spec), str(result)],
-                              env=env, capture_output=True, text=True)
+        proc = subprocess.run(
+            [peer, "-W", "ignore", str(script), str(spec), str(result)],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode != 0:
             print("HSSM comparison failed:\n" + proc.stderr[-2000:])
             return None
@@ -187,14 +198,18 @@ def main() -> None:
             for n in args.sizes:
                 r = time_ours(model, n, device, args.repeats)
                 results["ours"][f"{model}:{n}:{device}"] = r
-                print(f"{model:10s} {n:8d} {device:6s} {r['trials_per_s_loglik']:12.3e} "
-                      f"{r['trials_per_s_loglik_grad']:14.3e}")
+                print(
+                    f"{model:10s} {n:8d} {device:6s} {r['trials_per_s_loglik']:12.3e} "
+                    f"{r['trials_per_s_loglik_grad']:14.3e}"
+                )
     peer = time_peer(args.sizes, args.repeats)
     if peer is not None:
         results["hssm"] = peer
         results["ratio_ours_over_hssm_cpu"] = {}
-        print(f"\n{'model':10s} {'n':>8s} {'HSSM ll/s':>12s} {'HSSM ll+g/s':>12s} "
-              f"{'ratio ll':>9s} {'ratio ll+g':>10s} {'|sum diff|':>10s}")
+        print(
+            f"\n{'model':10s} {'n':>8s} {'HSSM ll/s':>12s} {'HSSM ll+g/s':>12s} "
+            f"{'ratio ll':>9s} {'ratio ll+g':>10s} {'|sum diff|':>10s}"
+        )
         for key, h in peer.items():
             model, n = key.split(":")
             o = results["ours"].get(f"{model}:{n}:cpu")
@@ -205,9 +220,11 @@ def main() -> None:
                 "loglik_grad": o["trials_per_s_loglik_grad"] / h["trials_per_s_loglik_grad"],
             }
             results["ratio_ours_over_hssm_cpu"][key] = ratio
-            print(f"{model:10s} {int(n):8d} {h['trials_per_s_loglik']:12.3e} "
-                  f"{h['trials_per_s_loglik_grad']:12.3e} {ratio['loglik']:9.2f} "
-                  f"{ratio['loglik_grad']:10.2f} {abs(o['loglik_sum'] - h['loglik_sum']):10.2e}")
+            print(
+                f"{model:10s} {int(n):8d} {h['trials_per_s_loglik']:12.3e} "
+                f"{h['trials_per_s_loglik_grad']:12.3e} {ratio['loglik']:9.2f} "
+                f"{ratio['loglik_grad']:10.2f} {abs(o['loglik_sum'] - h['loglik_sum']):10.2e}"
+            )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.output.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(results, indent=2))

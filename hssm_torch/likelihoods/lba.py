@@ -59,11 +59,11 @@ def _log_psi(y: torch.Tensor) -> torch.Tensor:
     direct = torch.log(y_pos * torch.special.ndtr(y_pos) + torch.exp(_log_phi(y_pos)))
     x = torch.where(pos, torch.ones_like(y), -y)  # x = |y| > 0 on the negative branch
     # psi(-x) = phi(x) (1 - x R(x)), R the Mills ratio: erfcx for moderate x, asymptotic
-    # series 1/x^2 - 3/x^4 + 15/x^6 - ... for x > 10.
+    # series 1/x^2 - 3/x^4 + 15/x^6 - ... for x > 20.
     mills = math.sqrt(math.pi / 2.0) * torch.special.erfcx(x / math.sqrt(2.0))
     moderate = 1.0 - x * mills
-    big = x > 10.0
-    xi2 = 1.0 / torch.where(big, x, torch.full_like(x, 10.0)) ** 2
+    big = x > 20.0
+    xi2 = 1.0 / torch.where(big, x, torch.full_like(x, 20.0)) ** 2
     series = torch.zeros_like(x)
     term = torch.ones_like(x)
     for k in range(1, 9):

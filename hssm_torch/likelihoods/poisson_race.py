@@ -16,8 +16,6 @@ shape, so :class:`LogGammaQ` supplies it by a central difference of ``log Q`` in
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from hssm_torch.likelihoods._common import (
@@ -127,7 +125,9 @@ def poisson_race_log_likelihood(
     second = response == 1
     known = second | (response == -1)
     if validate and not bool(known.all()):
-        raise ValueError(f"model {model!r}: response must be -1 or 1, got {response[~known][:5].tolist()}")
+        raise ValueError(
+            f"model {model!r}: response must be -1 or 1, got {response[~known][:5].tolist()}"
+        )
     inside = torch.ones_like(rt, dtype=torch.bool)
     for j, sup in enumerate(POISSON_RACE_SUPPORTS):
         inside = inside & sup.inside(theta[..., j])

@@ -10,7 +10,8 @@ accumulator density (an average of Wald densities over the start point) is
 and its survival, integrating the Wald CDF over the start point (y = (x - v u)/sqrt(u),
 x in [b - A, b], psi(y) = y Phi(y) + phi(y), E(x) = exp(2 v x) Phi(-(x + v u)/sqrt(u))),
 
-    A S(u) = sqrt(u) [psi(y_b) - psi(y_{b-A})] - [Phi(y_b) - Phi(y_{b-A}) + E(b) - E(b - A)] / (2 v).
+    A S(u) = sqrt(u) [psi(y_b) - psi(y_{b-A})]
+             - [Phi(y_b) - Phi(y_{b-A}) + E(b) - E(b - A)] / (2 v).
 
 Response ``i`` in ``0, 1, 2`` has likelihood ``f_i(u) prod_{j != i} S_j(u)``. Parameters in
 HSSM's order ``A, b, v0, v1, v2, t``; ``b <= A`` is outside the support (HSSM: ``b > A``).

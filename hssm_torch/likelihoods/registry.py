@@ -271,7 +271,11 @@ def _register_builtins() -> None:
             make_softmax_inv_temperature(n),
             ("beta", *(f"logit{i}" for i in range(1, n))),
         )
-        add(f"inv_temp_softmax_{n}", make_inv_temp_softmax(n), ("beta", *(f"q{i}" for i in range(n))))
+        add(
+            f"inv_temp_softmax_{n}",
+            make_inv_temp_softmax(n),
+            ("beta", *(f"q{i}" for i in range(n))),
+        )
 
 
 _register_builtins()

@@ -145,9 +145,9 @@ def log_f01(tt: torch.Tensor, w: torch.Tensor, log_eps: float | None = None) -> 
     idx_s = flat_small.nonzero().squeeze(-1)
     idx_l = (~flat_small).nonzero().squeeze(-1)
     tt_f, w_f = tt.reshape(-1), w.reshape(-1)
-    ks_max, kl_max = (
-        torch.stack([ks.reshape(-1)[idx_s].max(), kl.reshape(-1)[idx_l].max()]).tolist()
-    )
+    ks_max, kl_max = torch.stack(
+        [ks.reshape(-1)[idx_s].max(), kl.reshape(-1)[idx_l].max()]
+    ).tolist()
     out_s = _log_f01_small(tt_f[idx_s], w_f[idx_s], int(ks_max))
     out_l = _log_f01_large(tt_f[idx_l], w_f[idx_l], int(kl_max))
     out = torch.zeros(n, dtype=out_s.dtype, device=out_s.device)

@@ -21,8 +21,9 @@ def _mass(model, theta, lo, hi):
     th = torch.tensor(theta, dtype=torch.float64)
 
     def dens(r, c):
-        return math.exp(float(log_likelihood(model, torch.tensor(r, dtype=torch.float64),
-                                             torch.tensor(c), th)))
+        return math.exp(
+            float(log_likelihood(model, torch.tensor(r, dtype=torch.float64), torch.tensor(c), th))
+        )
 
     return [
         integrate.quad(dens, lo, hi, args=(c,), limit=300, epsabs=1e-300, epsrel=1e-11)[0]
@@ -50,8 +51,9 @@ def test_choice_probability_matches_integral(model, theta):
 
 
 def test_choice_probability_zero_drift_and_tiny_drift():
-    th = torch.tensor([[0.0, 1.0, 0.3, 0.2], [1e-9, 1.0, 0.3, 0.2]], dtype=torch.float64,
-                      requires_grad=True)
+    th = torch.tensor(
+        [[0.0, 1.0, 0.3, 0.2], [1e-9, 1.0, 0.3, 0.2]], dtype=torch.float64, requires_grad=True
+    )
     p = ddm_choice_probability(th, torch.tensor(1))
     assert torch.allclose(p, torch.tensor([0.3, 0.3], dtype=torch.float64), atol=1e-8)
     p.sum().backward()
@@ -69,14 +71,16 @@ def test_log_survival_matches_integral(model, theta, tt):
         ref = math.log1p(-before)
     else:  # survival is small: integrate the tail instead of 1 - (mass before)
         ref = math.log(sum(_mass(model, theta, deadline, np.inf)))
-    got = ddm_log_survival(torch.tensor(deadline, dtype=torch.float64),
-                           torch.tensor(theta, dtype=torch.float64))
+    got = ddm_log_survival(
+        torch.tensor(deadline, dtype=torch.float64), torch.tensor(theta, dtype=torch.float64)
+    )
     assert float(got) == pytest.approx(ref, abs=1e-8, rel=1e-9)
 
 
 def test_log_survival_before_t_is_zero_and_grad_finite():
-    th = torch.tensor([[1.0, 1.0, 0.5, 0.3], [3.0, 0.3, 0.9, 0.1]], dtype=torch.float64,
-                      requires_grad=True)
+    th = torch.tensor(
+        [[1.0, 1.0, 0.5, 0.3], [3.0, 0.3, 0.9, 0.1]], dtype=torch.float64, requires_grad=True
+    )
     out = ddm_log_survival(torch.tensor([0.2, 50.0], dtype=torch.float64), th)
     assert out[0].item() == 0.0
     assert torch.isfinite(out).all() and out[1] < -500  # deep tail, accurate, not floored

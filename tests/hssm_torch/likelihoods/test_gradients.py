@@ -11,14 +11,21 @@ from hssm_torch.likelihoods import LOG_FLOOR, ddm_log_survival, get_likelihood, 
 
 # (model, theta rows, rt) for gradcheck in float64; theta in registry order.
 GRAD_CASES = {
-    "ddm": ([[0.8, 0.9, 0.4, 0.2], [-2.5, 0.35, 0.9, 0.1], [3.0, 2.0, 0.05, 0.5]], [0.5, 0.25, 3.0]),
+    "ddm": (
+        [[0.8, 0.9, 0.4, 0.2], [-2.5, 0.35, 0.9, 0.1], [3.0, 2.0, 0.05, 0.5]],
+        [0.5, 0.25, 3.0],
+    ),
     "ddm_sdv": ([[0.8, 0.9, 0.4, 0.2, 0.7], [-2.5, 0.35, 0.9, 0.1, 1.4]], [0.5, 2.0]),
-    "full_ddm": ([[0.8, 0.9, 0.4, 0.4, 0.1, 0.7, 0.2], [-1.5, 1.4, 0.6, 0.5, 0.15, 1.0, 0.1]],
-                 [0.45, 1.2]),
+    "full_ddm": (
+        [[0.8, 0.9, 0.4, 0.4, 0.1, 0.7, 0.2], [-1.5, 1.4, 0.6, 0.5, 0.15, 1.0, 0.1]],
+        [0.45, 1.2],
+    ),
     "lba2": ([[0.3, 0.6, 0.8, 0.5, 0.1], [0.5, 0.9, 0.2, 0.05, 0.05]], [0.7, 1.5]),
     "lba3": ([[0.3, 0.6, 0.8, 0.5, 0.4, 0.1]], [0.9]),
-    "racing_diffusion_3": ([[0.5, 1.5, 1.0, 1.5, 0.8, 0.2], [0.1, 0.7, 2.0, 0.3, 0.6, 0.05]],
-                           [1.0, 0.6]),
+    "racing_diffusion_3": (
+        [[0.5, 1.5, 1.0, 1.5, 0.8, 0.2], [0.1, 0.7, 2.0, 0.3, 0.6, 0.05]],
+        [1.0, 0.6],
+    ),
     "poisson_race": ([[3.0, 4.0, 2.0, 3.0, 0.2], [10.0, 1.5, 0.7, 5.5, 0.05]], [0.9, 0.4]),
     "softmax_inv_temperature_3": ([[1.5, 0.3, -0.4]], [0.0]),
     "inv_temp_softmax_2": ([[2.0, 0.1, 0.7]], [0.0]),
@@ -47,8 +54,9 @@ def test_gradcheck_rt_and_survival():
     assert torch.autograd.gradcheck(
         lambda r: log_likelihood("ddm", r, torch.tensor([1, -1]), theta), (rt,)
     )
-    th = torch.tensor([[0.8, 0.9, 0.4, 0.2], [-1.0, 0.5, 0.7, 0.3]], dtype=torch.float64,
-                      requires_grad=True)
+    th = torch.tensor(
+        [[0.8, 0.9, 0.4, 0.2], [-1.0, 0.5, 0.7, 0.3]], dtype=torch.float64, requires_grad=True
+    )
     deadline = torch.tensor([0.3, 2.5], dtype=torch.float64)
     assert torch.autograd.gradcheck(lambda t: ddm_log_survival(deadline, t), (th,))
 
@@ -87,8 +95,12 @@ def _sample_theta(model, n, dtype, gen):
 
 EDGE = {
     # extreme but valid rows: z near 0/1, small a, large |v|
-    "ddm": [[8.0, 0.05, 1e-4, 0.1], [-8.0, 0.05, 1 - 1e-4, 0.1], [0.0, 3.0, 0.5, 0.0],
-            [15.0, 0.3, 0.999, 0.3]],
+    "ddm": [
+        [8.0, 0.05, 1e-4, 0.1],
+        [-8.0, 0.05, 1 - 1e-4, 0.1],
+        [0.0, 3.0, 0.5, 0.0],
+        [15.0, 0.3, 0.999, 0.3],
+    ],
     "ddm_sdv": [[8.0, 0.05, 1e-4, 0.1, 3.0], [-8.0, 3.0, 0.999, 0.1, 0.0]],
 }
 
@@ -96,9 +108,20 @@ EDGE = {
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize(
     "model",
-    ["ddm", "ddm_sdv", "full_ddm", "lba2", "lba3", "lba4", "racing_diffusion_3", "poisson_race",
-     "softmax_inv_temperature_2", "softmax_inv_temperature_3", "inv_temp_softmax_2",
-     "inv_temp_softmax_3"],
+    [
+        "ddm",
+        "ddm_sdv",
+        "full_ddm",
+        "lba2",
+        "lba3",
+        "lba4",
+        "racing_diffusion_3",
+        "poisson_race",
+        "softmax_inv_temperature_2",
+        "softmax_inv_temperature_3",
+        "inv_temp_softmax_2",
+        "inv_temp_softmax_3",
+    ],
 )
 def test_sweep_values_and_gradients_finite(model, dtype):
     gen = torch.Generator().manual_seed(1234)
@@ -112,8 +135,9 @@ def test_sweep_values_and_gradients_finite(model, dtype):
     if model == "full_ddm":
         t0 = t0 - theta[:, names.index("st")] / 2
     # decision times from 1e-6 s (tiny rt - t) to 30 s, log-uniform
-    dec = torch.exp(torch.empty(n, dtype=torch.float64).uniform_(math.log(1e-6), math.log(30.0),
-                                                                  generator=gen)).to(dtype)
+    dec = torch.exp(
+        torch.empty(n, dtype=torch.float64).uniform_(math.log(1e-6), math.log(30.0), generator=gen)
+    ).to(dtype)
     rt = t0 + dec
     choices = torch.tensor(spec.choices)
     response = choices[torch.randint(len(choices), (n,), generator=gen)]
@@ -152,6 +176,8 @@ def test_floor_and_out_of_support(model):
             continue
         bad = theta.detach().clone()
         bad[j] = lo - 1.0
-        assert log_likelihood(model, torch.tensor(t + 0.5), torch.tensor(c), bad).item() == -math.inf
+        assert (
+            log_likelihood(model, torch.tensor(t + 0.5), torch.tensor(c), bad).item() == -math.inf
+        )
         with pytest.raises(ValueError, match=p.name):
             log_likelihood(model, torch.tensor(t + 0.5), torch.tensor(c), bad, validate=True)

@@ -36,16 +36,15 @@ def _total_mass(model, theta, choices, t0, breaks=()):
 
 
 DDM_GRID = [
-    (v, a, z, 0.3)
-    for v in (-2.5, 0.0, 1.7)
-    for a in (0.4, 1.2, 2.4)
-    for z in (0.15, 0.5, 0.85)
+    (v, a, z, 0.3) for v in (-2.5, 0.0, 1.7) for a in (0.4, 1.2, 2.4) for z in (0.15, 0.5, 0.85)
 ]
 
 
 def _some_slow(items, keep):
     """Keep ``keep`` items in the default run; the rest are marked slow."""
-    return [x if i in keep else pytest.param(x, marks=pytest.mark.slow) for i, x in enumerate(items)]
+    return [
+        x if i in keep else pytest.param(x, marks=pytest.mark.slow) for i, x in enumerate(items)
+    ]
 
 
 @pytest.mark.parametrize("theta", _some_slow(DDM_GRID, {0, 13, 26}))

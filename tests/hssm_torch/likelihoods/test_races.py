@@ -47,10 +47,10 @@ def test_rdm3_race_density_is_winner_times_loser_survivals():
     for rt in (0.4, 1.0, 2.5):
         u = rt - t
 
-        def f(v):
+        def f(v, u=u):
             return integrate.quad(lambda x: _wald_pdf(u, x, v), b - A, b, epsrel=1e-12)[0] / A
 
-        def surv(v):
+        def surv(v, u=u):
             return integrate.quad(
                 lambda s: integrate.quad(lambda x: _wald_pdf(s, x, v), b - A, b)[0] / A,
                 u,

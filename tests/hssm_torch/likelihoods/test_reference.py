@@ -68,8 +68,12 @@ def test_lba2_matches_hssm_where_unclipped(reference_dir):
         def cdf(v):
             v = mp.mpf(v)
             g, h = (b - A - rt * v) / (rt * s), (b - rt * v) / (rt * s)
-            return (1 + (b - A - rt * v) / A * mp.ncdf(g) - (b - rt * v) / A * mp.ncdf(h)
-                    + rt * s / A * (mp.npdf(g) - mp.npdf(h)))
+            return (
+                1
+                + (b - A - rt * v) / A * mp.ncdf(g)
+                - (b - rt * v) / A * mp.ncdf(h)
+                + rt * s / A * (mp.npdf(g) - mp.npdf(h))
+            )
 
         like = pdf(vs[resp]) * (1 - cdf(vs[1 - resp]))
         return float(mp.log(like / (1 - mp.ncdf(-mp.mpf(vs[0]) / s) * mp.ncdf(-mp.mpf(vs[1]) / s))))

@@ -18,8 +18,17 @@ from hssm_torch.likelihoods import (
 )
 
 BUILTINS = {
-    "ddm", "ddm_sdv", "full_ddm", "lba2", "lba3", "lba4", "racing_diffusion_3", "poisson_race",
-    "softmax_inv_temperature_2", "softmax_inv_temperature_3", "inv_temp_softmax_2",
+    "ddm",
+    "ddm_sdv",
+    "full_ddm",
+    "lba2",
+    "lba3",
+    "lba4",
+    "racing_diffusion_3",
+    "poisson_race",
+    "softmax_inv_temperature_2",
+    "softmax_inv_temperature_3",
+    "inv_temp_softmax_2",
     "inv_temp_softmax_3",
 }
 
@@ -31,8 +40,9 @@ def test_builtins_registered_and_match_model_registry():
     for name in BUILTINS:
         spec = get_model(name)
         theta = torch.tensor([p.default for p in spec.params], dtype=torch.float64)
-        out = log_likelihood(name, torch.tensor(1.5, dtype=torch.float64),
-                             torch.tensor(spec.choices[0]), theta)
+        out = log_likelihood(
+            name, torch.tensor(1.5, dtype=torch.float64), torch.tensor(spec.choices[0]), theta
+        )
         assert out.shape == () and torch.isfinite(out)
 
 
@@ -44,8 +54,9 @@ def test_theta_is_permuted_from_registry_order():
     names = get_model("racing_diffusion_3").param_names
     values = {"A": 0.4, "b": 1.3, "v0": 1.1, "v1": 0.5, "v2": 0.8, "t": 0.2}
     theta_reg = torch.tensor([values[n] for n in names], dtype=torch.float64)
-    theta_fn = torch.tensor([values[n] for n in ("A", "b", "v0", "v1", "v2", "t")],
-                            dtype=torch.float64)
+    theta_fn = torch.tensor(
+        [values[n] for n in ("A", "b", "v0", "v1", "v2", "t")], dtype=torch.float64
+    )
     rt, resp = torch.tensor([0.9, 1.4], dtype=torch.float64), torch.tensor([0, 2])
     assert torch.equal(
         log_likelihood("racing_diffusion_3", rt, resp, theta_reg),
@@ -63,8 +74,9 @@ def test_lba_optional_t():
 
 
 def test_batch_shapes_broadcast():
-    theta = torch.tensor([[1.0, 1.0, 0.5, 0.2], [0.5, 0.8, 0.4, 0.1], [-1.0, 1.5, 0.6, 0.3]],
-                         dtype=torch.float64)  # (3, 4)
+    theta = torch.tensor(
+        [[1.0, 1.0, 0.5, 0.2], [0.5, 0.8, 0.4, 0.1], [-1.0, 1.5, 0.6, 0.3]], dtype=torch.float64
+    )  # (3, 4)
     rt = torch.full((5, 1), 0.9, dtype=torch.float64)  # (5, 1)
     out = log_likelihood("ddm", rt, torch.tensor(1), theta)
     assert out.shape == (5, 3)
@@ -87,15 +99,31 @@ def test_errors_name_the_problem():
     with pytest.raises(ValueError, match=r"theta .*shape"):
         log_likelihood("ddm", torch.tensor(1.0), torch.tensor(1), torch.ones(3))
     with pytest.raises(ValueError, match="response"):
-        log_likelihood("ddm", torch.tensor(1.0), torch.tensor(0),
-                       torch.tensor([1.0, 1.0, 0.5, 0.2]), validate=True)
-    out = log_likelihood("ddm", torch.tensor(1.0), torch.tensor(0), torch.tensor([1.0, 1.0, 0.5, 0.2]))
+        log_likelihood(
+            "ddm",
+            torch.tensor(1.0),
+            torch.tensor(0),
+            torch.tensor([1.0, 1.0, 0.5, 0.2]),
+            validate=True,
+        )
+    out = log_likelihood(
+        "ddm", torch.tensor(1.0), torch.tensor(0), torch.tensor([1.0, 1.0, 0.5, 0.2])
+    )
     assert out.item() == pytest.approx(LOG_FLOOR)
     with pytest.raises(ValueError, match="b > A"):
-        log_likelihood("lba2", torch.tensor(1.0), torch.tensor(0),
-                       torch.tensor([0.6, 0.5, 0.5, 0.5]), validate=True)
-    assert log_likelihood("lba2", torch.tensor(1.0), torch.tensor(0),
-                          torch.tensor([0.6, 0.5, 0.5, 0.5])).item() == -math.inf
+        log_likelihood(
+            "lba2",
+            torch.tensor(1.0),
+            torch.tensor(0),
+            torch.tensor([0.6, 0.5, 0.5, 0.5]),
+            validate=True,
+        )
+    assert (
+        log_likelihood(
+            "lba2", torch.tensor(1.0), torch.tensor(0), torch.tensor([0.6, 0.5, 0.5, 0.5])
+        ).item()
+        == -math.inf
+    )
 
 
 def test_register_user_callable():
@@ -109,8 +137,13 @@ def test_register_user_callable():
     try:
         with pytest.raises(ValueError, match="already registered"):
             register_likelihood("user_exponential", exp_race)
-        out = log_likelihood("user_exponential", torch.tensor([1.0, 2.0]), torch.tensor([1, 1]),
-                             torch.tensor([[2.0]]), validate=True)  # no validate kwarg: not passed
+        out = log_likelihood(
+            "user_exponential",
+            torch.tensor([1.0, 2.0]),
+            torch.tensor([1, 1]),
+            torch.tensor([[2.0]]),
+            validate=True,
+        )  # no validate kwarg: not passed
         assert torch.allclose(out, torch.log(torch.tensor(2.0)) - 2.0 * torch.tensor([1.0, 2.0]))
         assert calls
         register_likelihood("user_exponential", exp_race, overwrite=True)

@@ -94,45 +94,76 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--draws", type=int, nargs="+", default=[100, 400, 1600])
     ap.add_argument("--trials", type=int, default=1000)
     ap.add_argument("--chunk", type=int, default=100)
-    ap.add_argument("--peer-draws", type=int, nargs="+", default=[10, 40, 160],
-                    help="draws for the ssm-simulators cases (its Euler scheme runs ~0.4 ms/trial)")
+    ap.add_argument(
+        "--peer-draws",
+        type=int,
+        nargs="+",
+        default=[10, 40, 160],
+        help="draws for the ssm-simulators cases (its Euler scheme runs ~0.4 ms/trial)",
+    )
     ap.add_argument("--no-unchunked", action="store_true", help="skip the chunk_draws = S contrast")
     args = ap.parse_args(argv)
     cases = []
-    print(f"{'impl':<22}{'draws':>7}{'trials':>8}{'chunk':>7}{'working MiB':>13}{'output MiB':>12}{'wall s':>9}")
+    print(
+        f"{'impl':<22}{'draws':>7}{'trials':>8}{'chunk':>7}"
+        f"{'working MiB':>13}{'output MiB':>12}{'wall s':>9}"
+    )
 
     def report(impl, s, chunk, rec):
         rec.update(impl=impl, draws=s, trials=args.trials, chunk_draws=chunk)
         cases.append(rec)
-        print(f"{impl:<22}{s:>7}{args.trials:>8}{str(chunk):>7}{rec['working_mib']:>13.1f}"
-              f"{rec['output_mib']:>12.1f}{rec['wall_s']:>9.2f}", flush=True)
+        print(
+            f"{impl:<22}{s:>7}{args.trials:>8}{str(chunk):>7}{rec['working_mib']:>13.1f}"
+            f"{rec['output_mib']:>12.1f}{rec['wall_s']:>9.2f}",
+            flush=True,
+        )
 
     for s in args.draws:
-        report("hssm_torch chunked", s, args.chunk,
-               _run(sys.executable, CHILD, [str(s), str(args.trials), str(args.chunk)], ROOT))
+        report(
+            "hssm_torch chunked",
+            s,
+            args.chunk,
+            _run(sys.executable, CHILD, [str(s), str(args.trials), str(args.chunk)], ROOT),
+        )
     if not args.no_unchunked:
         for s in args.draws:
-            report("hssm_torch unchunked", s, s,
-                   _run(sys.executable, CHILD, [str(s), str(args.trials), str(s)], ROOT))
+            report(
+                "hssm_torch unchunked",
+                s,
+                s,
+                _run(sys.executable, CHILD, [str(s), str(args.trials), str(s)], ROOT),
+            )
     peer = os.environ.get("PEER_PYTHON")
     if peer:
         for s in args.peer_draws:
-            report("ssm-simulators 1 call", s, None,
-                   _run(peer, PEER_CHILD, [str(s), str(args.trials)], Path("/")))
+            report(
+                "ssm-simulators 1 call",
+                s,
+                None,
+                _run(peer, PEER_CHILD, [str(s), str(args.trials)], Path("/")),
+            )
     else:
         print("PEER_PYTHON not set: ssm-simulators (HSSM's one-call approach) comparison skipped")
     chunked = [c for c in cases if c["impl"] == "hssm_torch chunked"]
     growth = chunked[-1]["working_mib"] - chunked[0]["working_mib"]
-    print(f"chunked working memory growth from {chunked[0]['draws']} to {chunked[-1]['draws']} draws: "
-          f"{growth:+.1f} MiB (the output array grows by "
-          f"{chunked[-1]['output_mib'] - chunked[0]['output_mib']:.1f} MiB, reported separately)")
+    print(
+        f"chunked working memory growth from {chunked[0]['draws']} to "
+        f"{chunked[-1]['draws']} draws: "
+        f"{growth:+.1f} MiB (the output array grows by "
+        f"{chunked[-1]['output_mib'] - chunked[0]['output_mib']:.1f} MiB, reported separately)"
+    )
     result = {
         "benchmark": "predictive_memory",
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                    "cpus": os.cpu_count()},
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+        },
         "model": "ddm",
-        "notes": "working_mib = peak RSS - baseline RSS (baseline includes the touched output array)",
+        "notes": (
+            "working_mib = peak RSS - baseline RSS (baseline includes the touched output array)"
+        ),
         "peer_compared": bool(peer),
         "cases": cases,
     }

@@ -1,4 +1,6 @@
-"""Missing RTs and response deadlines: a censored-data likelihood (HSSM's ``missing_data`` / ``deadline``).
+"""Missing RTs and response deadlines: a censored-data likelihood.
+
+HSSM's ``missing_data`` / ``deadline`` arguments, as building blocks for the fitting API.
 
 Every trial belongs to one of three classes:
 
@@ -140,7 +142,9 @@ class _Args:
     deadline_name: str
 
 
-def resolve_censoring_args(missing_data: bool | float = False, deadline: bool | str = False) -> _Args:
+def resolve_censoring_args(
+    missing_data: bool | float = False, deadline: bool | str = False
+) -> _Args:
     """Resolve HSSM's ``missing_data`` / ``deadline`` arguments.
 
     Returns an object with ``missing_data`` (bool), ``missing_data_value`` (float),
@@ -158,7 +162,8 @@ def resolve_censoring_args(missing_data: bool | float = False, deadline: bool | 
         value = float(missing_data)
         if not math.isfinite(value):
             raise ValueError(
-                f"missing_data: expected True/False or a finite sentinel value, got {missing_data!r} "
+                "missing_data: expected True/False or a finite sentinel value, got "
+                f"{missing_data!r} "
                 "(code missing RTs with a number such as -999.0, not NaN)"
             )
         md = True
@@ -173,7 +178,9 @@ def resolve_censoring_args(missing_data: bool | float = False, deadline: bool | 
             raise ValueError("deadline: expected True/False or a non-empty column name, got ''")
         dl, name = True, deadline
     else:
-        raise TypeError(f"deadline: expected a bool or a column name, got {type(deadline).__name__}")
+        raise TypeError(
+            f"deadline: expected a bool or a column name, got {type(deadline).__name__}"
+        )
     return _Args(md, value, dl, name)
 
 
@@ -320,13 +327,18 @@ def prepare_censored_data(
         late = ~sentinel & (rt >= dl)
         n_recoded = int(late.sum())
         if n_recoded:
-            log.info("deadline: %d row(s) with rt >= %s recoded as omissions", n_recoded, args.deadline_name)
+            log.info(
+                "deadline: %d row(s) with rt >= %s recoded as omissions",
+                n_recoded,
+                args.deadline_name,
+            )
         trial_class[sentinel | late] = OMITTED
     elif sentinel.any():
         if not args.missing_data:
             raise ValueError(
                 f"data: column 'rt' has {int(sentinel.sum())} row(s) equal to "
-                f"{args.missing_data_value} (missing RTs) but missing_data=False and deadline=False; "
+                f"{args.missing_data_value} (missing RTs) but missing_data=False and "
+                "deadline=False; "
                 "pass missing_data=True (or the sentinel value) to model them, deadline=<column> "
                 "if they are omissions past a deadline, or drop them"
             )
@@ -539,13 +551,15 @@ def log_survival_fn(
 # ----------------------------------------------------------------------------- likelihood
 def _lapse_log_survival(lapse: Any, x: torch.Tensor) -> torch.Tensor:
     if not hasattr(lapse, "cdf"):
-        raise ValueError(f"lapse: {type(lapse).__name__} has no cdf; omitted trials need P(lapse rt > deadline)")
+        raise ValueError(
+            f"lapse: {type(lapse).__name__} has no cdf; omitted trials need P(lapse rt > deadline)"
+        )
     try:
         c = lapse.cdf(x)
     except (NotImplementedError, ValueError):
         # Uniform.cdf validates its argument against the support: clamp into it.
         lo, hi = getattr(lapse, "low", None), getattr(lapse, "high", None)
-        if lo is None:
+        if lo is None or hi is None:
             raise ValueError(f"lapse: {type(lapse).__name__}.cdf is not implemented") from None
         c = lapse.cdf(torch.minimum(torch.maximum(x, lo), hi))
     return torch.log1p(-c.clamp(0.0, 1.0))
@@ -680,7 +694,7 @@ def censored_log_likelihood(
             lapse_lp = None if p is None else _lapse_log_survival(lapse, d)
         else:
             raise ValueError(f"trial_class: unknown class {c!r}; expected 0, 1 or 2")
-        if p is not None:
+        if p is not None and lapse_lp is not None:
             pc = p.index_select(-1, idx)
             lp = torch.logaddexp(torch.log1p(-pc) + lp, torch.log(pc) + lapse_lp)
         out = out.index_copy(-1, idx, lp)
@@ -712,7 +726,8 @@ class CensoredLikelihood:
     >>> import pandas as pd, torch
     >>> from hssm_torch.likelihoods.wfpt import ddm_log_likelihood
     >>> df = pd.DataFrame({"rt": [0.6, 3.0], "response": [1, 1], "deadline": [2.0, 2.0]})
-    >>> lik = CensoredLikelihood("ddm", ddm_log_likelihood, prepare_censored_data(df, deadline=True))
+    >>> data = prepare_censored_data(df, deadline=True)
+    >>> lik = CensoredLikelihood("ddm", ddm_log_likelihood, data)
     >>> lik(torch.tensor([[1.0, 1.0, 0.5, 0.3]] * 2, dtype=torch.float64)).shape
     torch.Size([2])
     """
@@ -738,11 +753,15 @@ class CensoredLikelihood:
         self.rt = torch.as_tensor(data.rt, dtype=dtype, device=device)
         self.response = torch.as_tensor(data.response, dtype=dtype, device=device)
         self.deadline = (
-            None if data.deadline is None else torch.as_tensor(data.deadline, dtype=dtype, device=device)
+            None
+            if data.deadline is None
+            else torch.as_tensor(data.deadline, dtype=dtype, device=device)
         )
         self.idx = data.indices(device)
         self.choice_log_prob = (
-            choice_log_prob_fn(model, cpn, choices=self.choices, device=device) if data.n_missing else None
+            choice_log_prob_fn(model, cpn, choices=self.choices, device=device)
+            if data.n_missing
+            else None
         )
         self.log_survival = log_survival_fn(model, opn, device=device) if data.n_omitted else None
 
@@ -777,7 +796,8 @@ class CensoredLikelihood:
         def loglik(rt: torch.Tensor, response: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
             if rt.shape[-1] != self.data.n_obs:
                 raise ValueError(
-                    f"rt: this likelihood is bound to {self.data.n_obs} trials, got {tuple(rt.shape)}"
+                    f"rt: this likelihood is bound to {self.data.n_obs} trials, "
+                    f"got {tuple(rt.shape)}"
                 )
             return self(theta)
 
@@ -813,7 +833,8 @@ class CensoredSSMDistribution(_ssm_distribution_base()):  # type: ignore[misc]
     >>> import pandas as pd, torch
     >>> from hssm_torch.likelihoods.wfpt import ddm_log_likelihood
     >>> df = pd.DataFrame({"rt": [0.6, -999.0], "response": [1, -1]})
-    >>> lik = CensoredLikelihood("ddm", ddm_log_likelihood, prepare_censored_data(df, missing_data=True))
+    >>> data = prepare_censored_data(df, missing_data=True)
+    >>> lik = CensoredLikelihood("ddm", ddm_log_likelihood, data)
     >>> th = torch.tensor([[1.0, 1.0, 0.5, 0.3]] * 2, dtype=torch.float64)
     >>> d = CensoredSSMDistribution(th, lik, model="ddm")
     >>> d.log_prob(lik.rt.new_zeros(2, 2)).shape
@@ -833,8 +854,13 @@ class CensoredSSMDistribution(_ssm_distribution_base()):  # type: ignore[misc]
     ) -> None:
         self.censored = censored
         super().__init__(
-            theta, censored.as_loglik(), model=model, choices=choices, p_outlier=p_outlier,
-            lapse=lapse, validate_args=validate_args,
+            theta,
+            censored.as_loglik(),
+            model=model,
+            choices=choices,
+            p_outlier=p_outlier,
+            lapse=lapse,
+            validate_args=validate_args,
         )
 
     def expand(self, batch_shape, _instance=None):
@@ -842,7 +868,11 @@ class CensoredSSMDistribution(_ssm_distribution_base()):  # type: ignore[misc]
         theta = self.theta.expand(shape + self.theta.shape[-1:])
         p = None if self.p_outlier is None else self.p_outlier.expand(shape)
         return CensoredSSMDistribution(
-            theta, self.censored, model=self.model, choices=self.choices, p_outlier=p,
+            theta,
+            self.censored,
+            model=self.model,
+            choices=self.choices,
+            p_outlier=p,
             lapse=self.lapse,
         )
 
@@ -856,7 +886,7 @@ class CensoredSSMDistribution(_ssm_distribution_base()):  # type: ignore[misc]
             )
         return self.censored(self.theta, p_outlier=self.p_outlier, lapse=self.lapse)
 
-    def sample(self, sample_shape=torch.Size()) -> torch.Tensor:
+    def sample(self, sample_shape=torch.Size()) -> torch.Tensor:  # noqa: B008 (parent's API)
         """Simulated ``(rt, response)`` rows; ``rt >= deadline`` recoded to ``-999.0``."""
         out = super().sample(sample_shape)
         dl = self.censored.deadline

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -76,7 +76,9 @@ def _as_chunk(x: Any, start: int, stop: int, dtype, device) -> torch.Tensor:
 def _method(spec, method: str) -> str:
     from simulators import kinds
 
-    allowed = kinds.methods_for(spec) if hasattr(kinds, "methods_for") else kinds.METHODS[spec.simulator]
+    allowed = (
+        kinds.methods_for(spec) if hasattr(kinds, "methods_for") else kinds.METHODS[spec.simulator]
+    )
     if method == "auto":
         return allowed[0]
     if method not in allowed:
@@ -102,7 +104,9 @@ def _keyed_simulate(spec, rows, draw_idx, trial_idx, seed, dt, max_t, method):
         b = min(m, a + SIM_CHUNK)
         k1, k2 = trial_keys(seed, draw_idx[a:b], trial_idx[a:b])
         params = {n: rows[a:b, i] for i, n in enumerate(spec.param_names)}
-        r, c, f = sampler(spec, params, {"k1": k1, "k2": k2}, n_steps=n_steps, dt=float(dt), method=method)
+        r, c, f = sampler(
+            spec, params, {"k1": k1, "k2": k2}, n_steps=n_steps, dt=float(dt), method=method
+        )
         rt[a:b], resp[a:b], fin[a:b] = r, c, f
     return rt, resp, fin
 
@@ -186,7 +190,11 @@ def simulate_predictive(
     from simulators.simulate import parse_theta, simulate
 
     spec = get_model(model)
-    if isinstance(chunk_draws, bool) or not isinstance(chunk_draws, (int, np.integer)) or chunk_draws < 1:
+    if (
+        isinstance(chunk_draws, bool)
+        or not isinstance(chunk_draws, (int, np.integer))
+        or chunk_draws < 1
+    ):
         raise ValueError(f"chunk_draws: expected an integer >= 1, got {chunk_draws!r}")
     if n_draws is None:
         if callable(theta):
@@ -237,13 +245,27 @@ def simulate_predictive(
                 f"theta: draws {start}:{stop} have shape {tuple(th.shape)}; expected "
                 f"({stop - start}, {n_trials}, P)"
             )
-        rows = parse_theta(spec, th.reshape(-1, th.shape[-1]), dtype=dtype, device=device,
-                           allow_out_of_bounds=allow_out_of_bounds)
+        rows = parse_theta(
+            spec,
+            th.reshape(-1, th.shape[-1]),
+            dtype=dtype,
+            device=device,
+            allow_out_of_bounds=allow_out_of_bounds,
+        )
         s_idx = torch.arange(start, stop, device=device).repeat_interleave(n_trials)
         t_idx = trial.repeat(stop - start)
         if custom:
-            res = simulate(spec, rows, 1, dt=dt, max_t=max_t, seed=_derive_seed(seed, start),
-                           device=device, dtype=dtype, allow_out_of_bounds=allow_out_of_bounds)
+            res = simulate(
+                spec,
+                rows,
+                1,
+                dt=dt,
+                max_t=max_t,
+                seed=_derive_seed(seed, start),
+                device=device,
+                dtype=dtype,
+                allow_out_of_bounds=allow_out_of_bounds,
+            )
             rt, resp = res.rt[:, 0], res.response[:, 0]
         else:
             rt, resp, fin = _keyed_simulate(spec, rows, s_idx, t_idx, seed, dt, max_t, chosen)
@@ -256,14 +278,15 @@ def simulate_predictive(
                 p = p.expand(stop - start, n_trials).reshape(-1)
             except RuntimeError:
                 raise ValueError(
-                    f"p_outlier: shape {tuple(p.shape)} for draws {start}:{stop} does not broadcast "
+                    f"p_outlier: shape {tuple(p.shape)} for draws {start}:{stop} does not "
+                    "broadcast "
                     f"to ({stop - start}, {n_trials}); use a float, (N,), (S, 1) or (S, N)"
                 ) from None
             k1, k2 = stream_keys(*trial_keys(seed, s_idx, t_idx), _LAPSE_STREAM)
             is_lapse = uniform(k1, k2, 0, dtype) < p
-            lapse_rt = lo + (hi - lo) * uniform(k1, k2, 1, dtype)
+            lapse_draw = lo + (hi - lo) * uniform(k1, k2, 1, dtype)
             pick = (uniform(k1, k2, 2, dtype) * len(codes)).long().clamp(max=len(codes) - 1)
-            rt = torch.where(is_lapse, lapse_rt, rt)
+            rt = torch.where(is_lapse, lapse_draw, rt)
             resp = torch.where(is_lapse, codes[pick], resp)
         if dl is not None:
             late = (rt >= dl.repeat(stop - start)) & (rt != OMITTED_RT)
@@ -330,7 +353,9 @@ def to_inference_group(
             raise ValueError(f"n_chains: {s} draws do not split into {n_chains} chains")
         arr = arr.reshape(n_chains, s // n_chains, n, k)
     if arr.ndim != 4 or arr.shape[-1] != 2:
-        raise ValueError(f"samples: expected (S, N, 2) or (chains, draws, N, 2), got {np.shape(samples)}")
+        raise ValueError(
+            f"samples: expected (S, N, 2) or (chains, draws, N, 2), got {np.shape(samples)}"
+        )
     c, d, n, _ = arr.shape
     obs = np.arange(n) if obs_coords is None else np.asarray(obs_coords)
     if obs.shape != (n,):
@@ -338,7 +363,12 @@ def to_inference_group(
     dim = f"{var_name}_dim"
     return xr.Dataset(
         {var_name: (("chain", "draw", "__obs__", dim), arr)},
-        coords={"chain": np.arange(c), "draw": np.arange(d), "__obs__": obs, dim: ["rt", "response"]},
+        coords={
+            "chain": np.arange(c),
+            "draw": np.arange(d),
+            "__obs__": obs,
+            dim: ["rt", "response"],
+        },
     )
 
 
@@ -393,7 +423,11 @@ def posterior_predictive(
     post = idata.posterior
     n_chains, n_all = post.sizes["chain"], post.sizes["draw"]
     if draws is not None:
-        if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or not 1 <= draws <= n_all:
+        if (
+            isinstance(draws, bool)
+            or not isinstance(draws, (int, np.integer))
+            or not 1 <= draws <= n_all
+        ):
             raise ValueError(f"draws: expected an integer in [1, {n_all}], got {draws!r}")
         keep = np.unique(np.linspace(0, n_all - 1, int(draws)).round().astype(int))
         post = post.isel(draw=keep)
@@ -411,6 +445,7 @@ def posterior_predictive(
     p_fn = None
     lapse_rt = (0.0, 20.0)
     if getattr(model, "p_outlier", None) is not None:
+
         def p_fn(i: int, j: int) -> torch.Tensor:
             with torch.no_grad():
                 return builder.p_outlier_value(chunk(values, i, j))
@@ -427,9 +462,17 @@ def posterior_predictive(
         cd = getattr(model, "censored_data", None)
         deadline = None if cd is None else cd.deadline
     arr = simulate_predictive(
-        model.model_name, theta_fn, n_draws=n_draws, p_outlier=p_fn, lapse_rt=lapse_rt,
-        deadline=deadline, chunk_draws=chunk_draws, seed=seed, device=builder.device,
-        progress=progress, **kwargs,
+        model.model_name,
+        theta_fn,
+        n_draws=n_draws,
+        p_outlier=p_fn,
+        lapse_rt=lapse_rt,
+        deadline=deadline,
+        chunk_draws=chunk_draws,
+        seed=seed,
+        device=builder.device,
+        progress=progress,
+        **kwargs,
     )
     ds = to_inference_group(arr, n_chains=n_chains)
     return ds.assign_coords(chain=post.chain.values, draw=post.draw.values)

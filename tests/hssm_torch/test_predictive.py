@@ -34,8 +34,9 @@ def test_chunking_and_callables_do_not_change_draws():
     p = torch.rand(7, 1, generator=g) * 0.3
     a = simulate_predictive("ddm", th, p_outlier=p, seed=5, chunk_draws=7)
     b = simulate_predictive("ddm", th, p_outlier=p, seed=5, chunk_draws=2)
-    c = simulate_predictive("ddm", lambda i, j: th[i:j], n_draws=7, p_outlier=lambda i, j: p[i:j],
-                            seed=5, chunk_draws=3)
+    c = simulate_predictive(
+        "ddm", lambda i, j: th[i:j], n_draws=7, p_outlier=lambda i, j: p[i:j], seed=5, chunk_draws=3
+    )
     out = np.full((7, 13, 2), np.nan, dtype=np.float64)
     d = simulate_predictive("ddm", th.numpy(), p_outlier=p.numpy(), seed=5, chunk_draws=4, out=out)
     assert d is out
@@ -58,12 +59,19 @@ def test_reproduces_choice_proportions_and_rt_quantiles():
     levels = np.array([0.1, 0.3, 0.5, 0.7, 0.9])
     q_pred = np.quantile(pred[:, 0], levels)
     # the analytical CDF at the predictive quantiles is the level, within 4 binomial SEs
-    np.testing.assert_allclose(_analytic_cdf(q_pred), levels, atol=4 * np.sqrt(levels * (1 - levels) / n).max())
+    np.testing.assert_allclose(
+        _analytic_cdf(q_pred), levels, atol=4 * np.sqrt(levels * (1 - levels) / n).max()
+    )
     obs = simulate("ddm", torch.tensor([TRUE]), n, seed=99)
     q_obs = np.quantile(obs.rt[0].numpy(), levels)
     # two-sample: compare on the probability scale (SE of a difference of two ECDFs)
-    np.testing.assert_allclose(_analytic_cdf(q_pred), _analytic_cdf(q_obs), atol=4 * math.sqrt(2 * 0.25 / n))
-    assert abs((pred[:, 1] == 1).mean() - (obs.response[0].numpy() == 1).mean()) < 4 * math.sqrt(2) * se
+    np.testing.assert_allclose(
+        _analytic_cdf(q_pred), _analytic_cdf(q_obs), atol=4 * math.sqrt(2 * 0.25 / n)
+    )
+    assert (
+        abs((pred[:, 1] == 1).mean() - (obs.response[0].numpy() == 1).mean())
+        < 4 * math.sqrt(2) * se
+    )
 
 
 def test_trialwise_conditions_are_kept_apart():
@@ -71,7 +79,9 @@ def test_trialwise_conditions_are_kept_apart():
     th[:, 10:, 0] = -1.0  # second condition drifts to the lower bound
     pred = simulate_predictive("ddm", th, seed=3, chunk_draws=16)
     for cond, v in ((slice(0, 10), TRUE[0]), (slice(10, 20), -1.0)):
-        want = float(ddm_choice_probability(torch.tensor([v, *TRUE[1:]], dtype=F64), torch.tensor(1)))
+        want = float(
+            ddm_choice_probability(torch.tensor([v, *TRUE[1:]], dtype=F64), torch.tensor(1))
+        )
         got = (pred[:, cond, 1] == 1).mean()
         assert abs(got - want) < 4 * math.sqrt(want * (1 - want) / 600)
 
@@ -80,14 +90,17 @@ def test_lapses_follow_p_outlier_and_lapse_range():
     n_draws, n_trials = 40, 50
     p = np.zeros((n_draws, 1))
     p[20:] = 0.4  # half the draws lapse 40% of the time
-    pred = simulate_predictive("ddm", _theta(n_draws, n_trials), p_outlier=p, lapse_rt=(12.0, 16.0),
-                               seed=4, chunk_draws=15)
+    pred = simulate_predictive(
+        "ddm", _theta(n_draws, n_trials), p_outlier=p, lapse_rt=(12.0, 16.0), seed=4, chunk_draws=15
+    )
     # P(DDM rt > 12 s) ~ e^-16 at these parameters: lapses are the rts in [12, 16]
     lapse = (pred[..., 0] >= 12.0) & (pred[..., 0] <= 16.0)
     assert not lapse[:20].any()
     m = 20 * n_trials
     assert abs(lapse[20:].mean() - 0.4) < 4 * math.sqrt(0.24 / m)
-    assert abs((pred[20:][lapse[20:]][:, 1] == 1).mean() - 0.5) < 4 * math.sqrt(0.25 / lapse[20:].sum())
+    assert abs((pred[20:][lapse[20:]][:, 1] == 1).mean() - 0.5) < 4 * math.sqrt(
+        0.25 / lapse[20:].sum()
+    )
 
 
 def test_deadline_omissions_match_the_survival_function():
@@ -144,7 +157,9 @@ def test_posterior_predictive_of_an_hssm_model():
     obs = simulate("ddm", torch.tensor([TRUE]), 200, seed=7)
     import pandas as pd
 
-    df = pd.DataFrame({"rt": obs.rt[0].double().numpy(), "response": obs.response[0].double().numpy()})
+    df = pd.DataFrame(
+        {"rt": obs.rt[0].double().numpy(), "response": obs.response[0].double().numpy()}
+    )
     m = HSSM(df, "ddm", p_outlier=0.25, lapse={"name": "Uniform", "lower": 12.0, "upper": 16.0})
     names = [s.name for s in m.builder.sites]
     assert names == ["v", "a", "z", "t"]

@@ -514,3 +514,17 @@ def test_missing_rt_mle_with_hssm_cpn_removes_most_of_the_dropping_bias(referenc
     drop = prepare_censored_data(df[df.rt != -999.0])
     est_d, _, _ = fit_mle(CensoredLikelihood("ddm", ddm_log_likelihood, drop), drop.n_obs)
     assert abs(est[0] - TRUE[0]) < 0.5 * abs(est_d[0] - TRUE[0]), (est, est_d)
+
+
+@pytest.mark.gpu
+def test_censored_likelihood_on_cuda_matches_cpu():
+    df = pd.DataFrame(
+        {"rt": [0.6, -999.0, 1.4, 0.9], "response": [1, -1, 1, -1], "deadline": [1.2] * 4}
+    )
+    data = prepare_censored_data(df, deadline=True)
+    theta = _toy_theta(4, lead=(2,))
+    cpu = CensoredLikelihood("ddm", ddm_log_likelihood, data)(theta, p_outlier=0.05)
+    lik = CensoredLikelihood("ddm", ddm_log_likelihood, data, device="cuda")
+    gpu = lik(theta.cuda(), p_outlier=0.05)
+    assert gpu.device.type == "cuda"
+    torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-10, atol=1e-10)

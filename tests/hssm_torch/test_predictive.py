@@ -177,3 +177,14 @@ def test_posterior_predictive_of_an_hssm_model():
     assert abs(got - p_up) < 4 * math.sqrt(p_up * (1 - p_up) / (~lapse).sum())
     same = posterior_predictive(m, idata, draws=10, seed=1, chunk_draws=20)
     np.testing.assert_array_equal(same["rt,response"].values, da.values)
+
+
+@pytest.mark.gpu
+def test_predictive_on_cuda_is_chunk_invariant_and_matches_choice_probability():
+    th = _theta(50, 40).cuda()
+    a = simulate_predictive("ddm", th, p_outlier=0.1, seed=8, chunk_draws=50)
+    b = simulate_predictive("ddm", th, p_outlier=0.1, seed=8, chunk_draws=7)
+    np.testing.assert_array_equal(a, b)
+    p_up = float(ddm_choice_probability(torch.tensor(TRUE, dtype=F64), torch.tensor(1)))
+    want = 0.9 * p_up + 0.1 * 0.5
+    assert abs((a[..., 1] == 1).mean() - want) < 4 * math.sqrt(want * (1 - want) / 2000)

@@ -5,6 +5,7 @@
 True
 """
 
+from simulators.data import simulate_data
 from simulators.models import register_builtin_models
 from simulators.registry import (
     SIMULATOR_KINDS,
@@ -15,15 +16,21 @@ from simulators.registry import (
     register_model,
     unregister_model,
 )
+from simulators.simulate import OMITTED_RESPONSE, OMITTED_RT, SimulationResult, simulate
 
 register_builtin_models()
 
 __all__ = [
+    "OMITTED_RESPONSE",
+    "OMITTED_RT",
     "SIMULATOR_KINDS",
     "ModelSpec",
     "ParamSpec",
+    "SimulationResult",
     "get_model",
     "list_models",
     "register_model",
+    "simulate",
+    "simulate_data",
     "unregister_model",
 ]

@@ -57,7 +57,9 @@ def weibull_cdf(
     >>> float(weibull_cdf(torch.tensor(0.0), torch.tensor(2.0), torch.tensor(3.0), torch.tensor(1.0)))
     2.0
     """
-    return a * torch.exp(-torch.pow(t / beta, alpha))
+    # exp(alpha * log(.)) rather than pow: torch.pow's result can depend on an element's
+    # position in the tensor, which would make simulations depend on chunking.
+    return a * torch.exp(-torch.exp(alpha * torch.log(t / beta)))
 
 
 #: name -> (function, names of the extra parameters it takes after ``a``)

@@ -139,9 +139,9 @@ def _builtin() -> list[ModelSpec]:
     add(ModelSpec("levy_angle", (_v(), _a(0.3, 3.0), _z(), alpha, _t(0.001, 2.0, 0.1), _theta(d=0.01)), two, "levy",
                   "Levy-flight diffusion with linearly collapsing bounds",
                   "Voss, Lerche, Mertens & Voss (2019) Psychon. Bull. Rev. 26:813", boundary="angle"))
-    g = P("g", -1.0, 1.0, 0.0, (-INF, INF), description="leak (<0) or self-excitation (>0) of the evidence")
+    g = P("g", -1.0, 1.0, 0.0, (-INF, INF), description="leak (>0) or self-excitation (<0): dx = (v - g x) dt + dW")
     add(ModelSpec("ornstein", (_v(-2.0, 2.0), _a(0.3, 3.0), _z(), g, _t(0.001)), two, "ornstein",
-                  "Ornstein-Uhlenbeck diffusion dx = (v + g x) dt + dW, constant bounds",
+                  "Ornstein-Uhlenbeck diffusion dx = (v - g x) dt + dW, constant bounds",
                   "Busemeyer & Townsend (1993) Psychol. Rev. 100:432"))
     add(ModelSpec("ornstein_angle", (_v(-2.0, 2.0), _a(0.3, 3.0), _z(), g, _t(0.001), _theta(d=0.1)), two, "ornstein",
                   "Ornstein-Uhlenbeck diffusion with linearly collapsing bounds",
@@ -162,7 +162,7 @@ def _builtin() -> list[ModelSpec]:
                       boundary="angle", n_accumulators=n))
         add(ModelSpec(f"race_{n}", (*_vs(n), race_a, *_zs(n), race_t), ch, "race",
                       f"Race of {n} Wiener diffusions with their own start points", ref_race, n_accumulators=n))
-    lca_g = P("g", -1.0, 1.0, 0.0, (-INF, INF), description="leak (<0) / self-excitation (>0)")
+    lca_g = P("g", -1.0, 1.0, 0.0, (-INF, INF), description="leak (>0) / self-excitation (<0) of each accumulator")
     lca_b = P("b", -1.0, 1.0, 0.0, (-INF, INF), description="lateral inhibition between accumulators")
     ref_lca = "Usher & McClelland (2001) Psychol. Rev. 108:550"
     for n in (3, 4):
@@ -191,7 +191,7 @@ def _builtin() -> list[ModelSpec]:
                       n_accumulators=n, notes=DEPARTURES[(f"lba{n}", "ssm", "params")]))
     add(ModelSpec("racing_diffusion_3",
                   (P("A", 0.0, 1.0, 0.5, (0.0, INF), description="upper end of the uniform start-point range"),
-                   P("b", 0.5, 3.0, 1.5, (0.0, INF), description="threshold above the start-point range"),
+                   P("b", 0.5, 3.0, 1.5, (0.0, INF), description="threshold (absolute; each accumulator starts at U(0, A))"),
                    *_vs(3, d=1.0), _t(0.0, 2.0, 0.001)),
                   (0, 1, 2), "racing_diffusion",
                   "Racing diffusion model, 3 accumulators (Wald first passages, uniform start)",

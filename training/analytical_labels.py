@@ -7,8 +7,9 @@ how accurate a network can get; with ``label_source: analytical`` the *same samp
 a shard folder are relabelled on the fly with the exact values:
 
 - LAN: ``log p(rt, response | θ)`` from :func:`hssm_torch.likelihoods.log_likelihood`
-  (floored at :data:`ANALYTICAL_LABEL_FLOOR`, the generator's label floor, where the exact
-  value is lower: ``rt <= t`` and the negative-rt rows of the recipe);
+  (raised to :data:`ANALYTICAL_LABEL_FLOOR`, the generator's label floor, where the exact
+  value is lower; for ``rt <= t``, incl. the recipe's negative-rt rows, the likelihoods
+  return their own floor -66.1);
 - CPN: ``P(response = c | θ)`` for each choice (DDM closed form / quadrature over ``sv``);
 - OPN: ``P(no response before the deadline | θ)`` (DDM survival series).
 

@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -202,7 +203,7 @@ def train_network(cfg: DictConfig) -> dict[str, Any]:
         strategy=cfg.trainer.strategy,
         precision=cfg.trainer.precision,
         callbacks=callbacks,
-        logger=CSVLogger(out, name="logs", version=0),
+        logger=CSVLogger(out, name="logs"),  # version_N per (re)run: a resume keeps old logs
         enable_progress_bar=bool(cfg.progress),
         enable_model_summary=False,
         log_every_n_steps=int(cfg.trainer.log_every_n_steps),
@@ -213,7 +214,10 @@ def train_network(cfg: DictConfig) -> dict[str, Any]:
     resume = last if (cfg.resume and last.is_file()) else None
     if resume:
         logger.info("resuming from %s", resume)
-    trainer.fit(module, datamodule=dm, ckpt_path=resume)
+    with warnings.catch_warnings():
+        if resume:  # resuming into its own checkpoint folder is the point, not a mistake
+            warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* exists and is not empty")
+        trainer.fit(module, datamodule=dm, ckpt_path=resume)
     result: dict[str, Any] = {"output_dir": out, "global_step": int(trainer.global_step),
                               "onnx": out / f"{spec.name}_{kind}.onnx", "report": {}}
     if not trainer.is_global_zero:  # DDP: rank 0 exports and evaluates

@@ -128,6 +128,9 @@ def test_rerun_resumes_from_last_checkpoint(tiny_data, tmp_path, monkeypatch):
     resumed = train_network(_cfg(tmp_path / "b", *base, data_dir=tiny_data))
     assert resumed["global_step"] == steps_2
     assert len(calls) == steps_1 and calls[0] == steps_1  # started where the first run stopped
+    logs = tmp_path / "b" / "run" / "logs"
+    assert (logs / "version_0" / "metrics.csv").is_file()  # the first run's log is kept
+    assert (logs / "version_1" / "metrics.csv").is_file()
 
     ck_a = torch.load(tmp_path / "a" / "run" / "checkpoints" / "last.ckpt", weights_only=False)
     ck_b = torch.load(tmp_path / "b" / "run" / "checkpoints" / "last.ckpt", weights_only=False)
@@ -202,4 +205,5 @@ def test_experiment_presets_compose(name):
     assert cfg.reproduce == f"python -m training.train +experiment={name}"
     assert cfg.generate.model == model
     gen = OmegaConf.to_container(cfg.generate, resolve=True)
-    config_from_dict({**gen, "output_dir": "unused"})  # a valid generator config
+    # a valid generator config (device checked here on CPU: the _full presets name cuda)
+    config_from_dict({**gen, "output_dir": "unused", "device": "cpu"})

@@ -136,7 +136,7 @@ def test_rerun_resumes_from_last_checkpoint(tiny_data, tmp_path, monkeypatch):
     ck_b = torch.load(tmp_path / "b" / "run" / "checkpoints" / "last.ckpt", weights_only=False)
     for name, value in ck_a["state_dict"].items():
         torch.testing.assert_close(ck_b["state_dict"][name], value, rtol=1e-5, atol=1e-6)
-    assert ck_b["optimizers"][0]["state"][0]["step"] == steps_2  # Adam's own step count
+    assert float(ck_b["optimizer_states"][0]["state"][0]["step"]) == steps_2  # Adam step count
 
 
 def test_analytical_label_source_trains_and_is_recorded(tiny_data, tmp_path):

@@ -69,8 +69,11 @@ def _lan_likelihoods() -> dict[str, Callable[..., torch.Tensor]]:
         from hssm_torch.likelihoods.full_ddm import full_ddm_log_likelihood
         from hssm_torch.likelihoods.wfpt import ddm_log_likelihood, ddm_sdv_log_likelihood
 
-        return {"ddm": ddm_log_likelihood, "ddm_sdv": ddm_sdv_log_likelihood,
-                "full_ddm": full_ddm_log_likelihood}
+        return {
+            "ddm": ddm_log_likelihood,
+            "ddm_sdv": ddm_sdv_log_likelihood,
+            "full_ddm": full_ddm_log_likelihood,
+        }
     return {m: (lambda rt, r, th, _m=m: log_likelihood(_m, rt, r, th)) for m in list_likelihoods()}
 
 
@@ -89,8 +92,9 @@ def analytical_models(kind: str = "lan") -> list[str]:
     raise ValueError(f"kind: expected 'lan', 'cpn' or 'opn', got {kind!r}")
 
 
-def analytical_targets(model: str, kind: str, x: torch.Tensor, dtype: torch.dtype | None = None
-                       ) -> torch.Tensor:
+def analytical_targets(
+    model: str, kind: str, x: torch.Tensor, dtype: torch.dtype | None = None
+) -> torch.Tensor:
     """Exact targets for the network inputs ``x`` (rows as the shards' ``<kind>_inputs``).
 
     Parameters
@@ -127,7 +131,9 @@ def analytical_targets(model: str, kind: str, x: torch.Tensor, dtype: torch.dtyp
     n_p = len(spec.param_names)
     width = n_p + {"lan": 2, "cpn": 0, "opn": 1}[kind]
     if x.ndim != 2 or x.shape[1] != width:
-        raise ValueError(f"x: expected shape (n, {width}) for a {model} {kind.upper()}, got {tuple(x.shape)}")
+        raise ValueError(
+            f"x: expected shape (n, {width}) for a {model} {kind.upper()}, got {tuple(x.shape)}"
+        )
     out_dtype = dtype or x.dtype
     xd = x.to(torch.float64)
     theta = xd[:, :n_p]
@@ -138,8 +144,10 @@ def analytical_targets(model: str, kind: str, x: torch.Tensor, dtype: torch.dtyp
     from hssm_torch.likelihoods.ddm_extras import ddm_choice_probability, ddm_log_survival
 
     if kind == "cpn":
-        cols = [ddm_choice_probability(theta, torch.full_like(theta[:, 0], float(c)))
-                for c in spec.choices]
+        cols = [
+            ddm_choice_probability(theta, torch.full_like(theta[:, 0], float(c)))
+            for c in spec.choices
+        ]
         return torch.stack(cols, dim=1).clamp(0.0, 1.0).to(out_dtype)
     return ddm_log_survival(xd[:, n_p], theta).exp().clamp(0.0, 1.0).to(out_dtype)
 
@@ -164,14 +172,16 @@ class AnalyticalLabelDataModule(ShardDataModule):
             )
         self.label_model = model
 
-    def on_after_batch_transfer(self, batch: Sequence[torch.Tensor], dataloader_idx: int
-                                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def on_after_batch_transfer(
+        self, batch: Sequence[torch.Tensor], dataloader_idx: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = batch
         return x, analytical_targets(self.label_model, self.kind, x, dtype=y.dtype)
 
 
-def analytical_log_likelihood(model: str, rt: torch.Tensor, response: torch.Tensor,
-                              theta: torch.Tensor) -> torch.Tensor:
+def analytical_log_likelihood(
+    model: str, rt: torch.Tensor, response: torch.Tensor, theta: torch.Tensor
+) -> torch.Tensor:
     """The exact log-likelihood of a model with an analytical likelihood (not floored).
 
     Raises ``ValueError`` naming the available models when ``model`` has none.

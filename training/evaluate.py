@@ -49,7 +49,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_LABEL_MIN = -16.11809565095832
 
 
-def _box(model: str, box: Mapping[str, Sequence[float]] | None) -> tuple[torch.Tensor, torch.Tensor]:
+def _box(
+    model: str, box: Mapping[str, Sequence[float]] | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     spec = get_model(model)
     lo = torch.tensor([p.lower for p in spec.params], dtype=torch.float64)
     hi = torch.tensor([p.upper for p in spec.params], dtype=torch.float64)
@@ -106,7 +108,11 @@ def data_like_points(
     if n_omitted:
         logger.info("data_like_points: %d of %d trials undecided by max_t", n_omitted, keep.numel())
     rows = theta.unsqueeze(1).expand(-1, n_trials, -1)[keep]
-    return rows.to(torch.float64), res.rt[keep].to(torch.float64), res.response[keep].to(torch.float64)
+    return (
+        rows.to(torch.float64),
+        res.rt[keep].to(torch.float64),
+        res.response[keep].to(torch.float64),
+    )
 
 
 def _net_dtype_device(net: torch.nn.Module) -> tuple[torch.dtype, torch.device]:
@@ -125,8 +131,13 @@ def _net_eval(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         return net(x.to(device=device, dtype=dtype)).reshape(-1).to(torch.float64).cpu()
 
 
-def _net_loglik(net: torch.nn.Module, rows: torch.Tensor, rt: torch.Tensor, resp: torch.Tensor,
-                batch: int = 200_000) -> torch.Tensor:
+def _net_loglik(
+    net: torch.nn.Module,
+    rows: torch.Tensor,
+    rt: torch.Tensor,
+    resp: torch.Tensor,
+    batch: int = 200_000,
+) -> torch.Tensor:
     dtype, device = _net_dtype_device(net)
     x = torch.cat([rows, rt[:, None], resp[:, None]], dim=1).to(device=device, dtype=dtype)
     out = []
@@ -210,7 +221,9 @@ def heldout_errors(
         xs.append(x[keep])
         ys.append(y[keep])
     if not xs or sum(len(y) for y in ys) == 0:
-        raise ValueError(f"shards: no held-out LAN rows with labels above {label_min} in {list(shards)}")
+        raise ValueError(
+            f"shards: no held-out LAN rows with labels above {label_min} in {list(shards)}"
+        )
     x = np.concatenate(xs)
     y = np.concatenate(ys)
     rng = np.random.default_rng(seed)
@@ -326,8 +339,13 @@ def evaluate_cpn(
     p = _net_eval(net, theta).exp()
     se = (freq * (1 - freq) / n_trials).sqrt()
     diff = (p - freq).abs()
-    return {"mae": float(diff.mean()), "max_abs_error": float(diff.max()),
-            "mean_mc_se": float(se.mean()), "n_theta": n_theta, "n_trials": n_trials}
+    return {
+        "mae": float(diff.mean()),
+        "max_abs_error": float(diff.max()),
+        "mean_mc_se": float(se.mean()),
+        "n_theta": n_theta,
+        "n_trials": n_trials,
+    }
 
 
 def evaluate_opn(
@@ -354,7 +372,11 @@ def evaluate_opn(
     theta = sample_box(model, n_theta, box=box, seed=seed)
     g = torch.Generator().manual_seed(seed + 7)
     lo, hi = deadline_range
-    t0 = theta[:, spec.index("t")] if "t" in spec.param_names else torch.zeros(n_theta, dtype=torch.float64)
+    t0 = (
+        theta[:, spec.index("t")]
+        if "t" in spec.param_names
+        else torch.zeros(n_theta, dtype=torch.float64)
+    )
     deadline = t0 + lo + (hi - lo) * torch.rand(n_theta, generator=g, dtype=torch.float64)
     res = simulate(model, theta.float(), n_trials, seed=seed)
     late = res.omitted | (res.rt.to(torch.float64) > deadline[:, None])
@@ -362,8 +384,13 @@ def evaluate_opn(
     p = _net_eval(net, torch.cat([theta, deadline[:, None]], dim=1)).exp()
     se = (freq * (1 - freq) / n_trials).sqrt()
     diff = (p - freq).abs()
-    return {"mae": float(diff.mean()), "max_abs_error": float(diff.max()),
-            "mean_mc_se": float(se.mean()), "n_theta": n_theta, "n_trials": n_trials}
+    return {
+        "mae": float(diff.mean()),
+        "max_abs_error": float(diff.max()),
+        "mean_mc_se": float(se.mean()),
+        "n_theta": n_theta,
+        "n_trials": n_trials,
+    }
 
 
 def evaluate_network(

@@ -61,7 +61,9 @@ OUTPUTS = {
 def _manifest(data_dir: Path) -> dict[str, Any]:
     path = data_dir / "manifest.json"
     if not path.is_file():
-        raise ValueError(f"data_dir: {str(data_dir)!r} holds no manifest.json (generate data first)")
+        raise ValueError(
+            f"data_dir: {str(data_dir)!r} holds no manifest.json (generate data first)"
+        )
     return json.loads(path.read_text())
 
 
@@ -92,8 +94,13 @@ def _maybe_generate(cfg: DictConfig, data_dir: Path) -> None:
 
 def _datamodule(cfg: DictConfig, kind: str, data_dir: Path) -> ShardDataModule:
     source = cfg.get("label_source", "kde")
-    kwargs = dict(kind=kind, batch_size=int(cfg.batch_size), val_fraction=float(cfg.val_fraction),
-                  seed=int(cfg.seed), num_workers=int(cfg.num_workers))
+    kwargs = dict(
+        kind=kind,
+        batch_size=int(cfg.batch_size),
+        val_fraction=float(cfg.val_fraction),
+        seed=int(cfg.seed),
+        num_workers=int(cfg.num_workers),
+    )
     if source == "analytical":
         return AnalyticalLabelDataModule(data_dir, model=cfg.model, **kwargs)
     return ShardDataModule(data_dir, **kwargs)
@@ -113,8 +120,14 @@ def _training_box(spec: Any, manifest: dict[str, Any]) -> dict[str, list[float]]
     return box
 
 
-def _evaluate(cfg: DictConfig, kind: str, onnx_path: Path, model: str,
-              box: dict[str, list[float]], heldout: list[Path]) -> dict[str, Any]:
+def _evaluate(
+    cfg: DictConfig,
+    kind: str,
+    onnx_path: Path,
+    model: str,
+    box: dict[str, list[float]],
+    heldout: list[Path],
+) -> dict[str, Any]:
     from hssm_torch.onnx_loader import load_onnx
 
     net = load_onnx(onnx_path)
@@ -124,8 +137,11 @@ def _evaluate(cfg: DictConfig, kind: str, onnx_path: Path, model: str,
     if kind == "lan":
         kwargs["heldout_shards"] = heldout
         compare = kwargs.pop("compare", None) or {}
-        kwargs["compare"] = {name: load_onnx(path) for name, path in compare.items()
-                             if Path(path).is_file() or _missing(name, path)}
+        kwargs["compare"] = {
+            name: load_onnx(path)
+            for name, path in compare.items()
+            if Path(path).is_file() or _missing(name, path)
+        }
     if kind == "cpn":
         kwargs["choice_index"] = int(cfg.network.module.get("choice_index", 0))
     return evaluate_network(net, model, kind, seed=int(cfg.seed), **kwargs)
@@ -189,12 +205,19 @@ def train_network(cfg: DictConfig) -> dict[str, Any]:
 
     ckpt_dir = out / "checkpoints"
     monitor = "val_loss" if dm.val_dataset is not None else "train_loss_epoch"
-    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, monitor=monitor, save_last=True, save_top_k=1,
-                                 filename="best", enable_version_counter=False)
+    checkpoint = ModelCheckpoint(
+        dirpath=ckpt_dir,
+        monitor=monitor,
+        save_last=True,
+        save_top_k=1,
+        filename="best",
+        enable_version_counter=False,
+    )
     callbacks: list[Any] = [checkpoint, LearningRateMonitor(logging_interval="epoch")]
     if cfg.trainer.early_stopping_patience:
-        callbacks.append(EarlyStopping(monitor=monitor,
-                                       patience=int(cfg.trainer.early_stopping_patience)))
+        callbacks.append(
+            EarlyStopping(monitor=monitor, patience=int(cfg.trainer.early_stopping_patience))
+        )
     trainer = L.Trainer(
         max_epochs=int(cfg.trainer.max_epochs),
         max_time=cfg.trainer.get("max_time"),
@@ -216,10 +239,16 @@ def train_network(cfg: DictConfig) -> dict[str, Any]:
         logger.info("resuming from %s", resume)
     with warnings.catch_warnings():
         if resume:  # resuming into its own checkpoint folder is the point, not a mistake
-            warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* exists and is not empty")
+            warnings.filterwarnings(
+                "ignore", message=r".*Checkpoint directory .* exists and is not empty"
+            )
         trainer.fit(module, datamodule=dm, ckpt_path=resume)
-    result: dict[str, Any] = {"output_dir": out, "global_step": int(trainer.global_step),
-                              "onnx": out / f"{spec.name}_{kind}.onnx", "report": {}}
+    result: dict[str, Any] = {
+        "output_dir": out,
+        "global_step": int(trainer.global_step),
+        "onnx": out / f"{spec.name}_{kind}.onnx",
+        "report": {},
+    }
     if not trainer.is_global_zero:  # DDP: rank 0 exports and evaluates
         return result
 
@@ -245,8 +274,11 @@ def train_network(cfg: DictConfig) -> dict[str, Any]:
         param_names=list(spec.param_names),
         input_names=_input_names(list(spec.param_names), kind),
         choices=list(spec.choices),
-        output=OUTPUTS[kind] if kind != "cpn" else OUTPUTS[kind].format(
-            choice=spec.choices[int(cfg.network.module.get("choice_index", 0))]),
+        output=OUTPUTS[kind]
+        if kind != "cpn"
+        else OUTPUTS[kind].format(
+            choice=spec.choices[int(cfg.network.module.get("choice_index", 0))]
+        ),
         training_box=box,
         data_config={
             "label_source": cfg.get("label_source", "kde"),
@@ -260,8 +292,9 @@ def train_network(cfg: DictConfig) -> dict[str, Any]:
         validation=report,
         epochs_trained=int(trainer.current_epoch),
         global_step=int(trainer.global_step),
-        best_checkpoint_score=(float(checkpoint.best_model_score)
-                               if checkpoint.best_model_score is not None else None),
+        best_checkpoint_score=(
+            float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else None
+        ),
     )
     OmegaConf.save(cfg, out / "config.yaml", resolve=True)
     if cfg.install_dir:

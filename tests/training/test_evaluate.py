@@ -27,7 +27,6 @@ from training.evaluate import (
     sample_box,
 )
 
-
 # boxes with short decision times keep the simulations in these tests cheap
 SHORT = {"a": [0.3, 0.5]}
 
@@ -85,13 +84,22 @@ def test_density_mass_of_the_exact_density_is_one():
 
 
 def test_evaluate_lan_reports_known_errors_and_compare():
-    exact = evaluate_lan(OracleLAN(), "ddm", n_theta=20, n_trials=30, n_mass_theta=3, seed=1,
-                         box=SHORT)
+    exact = evaluate_lan(
+        OracleLAN(), "ddm", n_theta=20, n_trials=30, n_mass_theta=3, seed=1, box=SHORT
+    )
     assert exact["mae"] < 1e-9 and exact["max_abs_error"] < 1e-9
     assert abs(exact["mass_mean"] - 1) < 2e-3
     assert exact["n_theta"] == 20 and 0 < exact["n_points"] <= 600
-    off = evaluate_lan(OracleLAN(offset=-0.25), "ddm", n_theta=20, n_trials=30, n_mass_theta=3,
-                       seed=1, compare={"ref": OracleLAN()}, box=SHORT)
+    off = evaluate_lan(
+        OracleLAN(offset=-0.25),
+        "ddm",
+        n_theta=20,
+        n_trials=30,
+        n_mass_theta=3,
+        seed=1,
+        compare={"ref": OracleLAN()},
+        box=SHORT,
+    )
     assert off["mae"] == pytest.approx(0.25, abs=1e-9)
     assert off["p95_abs_error"] == pytest.approx(0.25, abs=1e-9)
     assert off["ref_mae"] < 1e-9  # same points for every network
@@ -121,21 +129,28 @@ def test_evaluate_cpn_oracle_is_within_monte_carlo_noise():
     # E|freq - p| = sqrt(2/π)·SE for a normal error; allow sampling variation of the mean
     assert rep["mae"] < 1.5 * rep["mean_mc_se"] + 1e-3, rep
     assert rep["max_abs_error"] < 5 * 0.5 / math.sqrt(1000)
-    wrong = evaluate_cpn(OracleCPN(), "ddm", n_theta=30, n_trials=1000, seed=4, choice_index=1,
-                         box=SHORT)
+    wrong = evaluate_cpn(
+        OracleCPN(), "ddm", n_theta=30, n_trials=1000, seed=4, choice_index=1, box=SHORT
+    )
     assert wrong["mae"] > 5 * rep["mae"]  # scoring the other choice is detected
 
 
 def test_evaluate_opn_oracle_is_within_monte_carlo_noise():
-    rep = evaluate_opn(OracleOPN(), "ddm", n_theta=30, n_trials=1000, seed=5, box=SHORT,
-                       deadline_range=(0.0, 1.0))
+    rep = evaluate_opn(
+        OracleOPN(), "ddm", n_theta=30, n_trials=1000, seed=5, box=SHORT, deadline_range=(0.0, 1.0)
+    )
     assert rep["mae"] < 1.5 * rep["mean_mc_se"] + 1e-3, rep
 
 
 def test_analytical_targets_match_the_likelihoods():
     theta = sample_box("ddm", 4, seed=0)
-    x = torch.cat([theta, torch.tensor([[1.0, 1.0], [2.0, -1.0], [0.0, 1.0], [-0.5, 1.0]],
-                                       dtype=torch.float64)], dim=1)
+    x = torch.cat(
+        [
+            theta,
+            torch.tensor([[1.0, 1.0], [2.0, -1.0], [0.0, 1.0], [-0.5, 1.0]], dtype=torch.float64),
+        ],
+        dim=1,
+    )
     y = analytical_targets("ddm", "lan", x)
     exact = ddm_log_likelihood(x[:, 4], x[:, 5], x[:, :4]).clamp_min(-66.77497)
     torch.testing.assert_close(y, exact)
@@ -149,8 +164,9 @@ def test_analytical_targets_match_the_likelihoods():
 
 
 def test_evaluate_network_dispatch_and_bad_kind():
-    rep = evaluate_network(OracleLAN(), "ddm", "lan", n_theta=3, n_trials=5, n_mass_theta=1,
-                           box=SHORT)
+    rep = evaluate_network(
+        OracleLAN(), "ddm", "lan", n_theta=3, n_trials=5, n_mass_theta=1, box=SHORT
+    )
     assert rep["mae"] < 1e-9
     with pytest.raises(ValueError, match="kind"):
         evaluate_network(OracleLAN(), "ddm", "xyz")

@@ -31,8 +31,10 @@ def test_shipped_network_loads_with_figures_and_preset(model, kind):
     assert info["model"] == model and info["kind"] == kind
     assert info["param_names"] == list(spec.param_names)
     width = len(spec.param_names) + {"lan": 2, "cpn": 0, "opn": 1}[kind]
-    x = torch.tensor([[p.default if p.default is not None else (p.lower + p.upper) / 2
-                       for p in spec.params]], dtype=torch.float32)
+    x = torch.tensor(
+        [[p.default if p.default is not None else (p.lower + p.upper) / 2 for p in spec.params]],
+        dtype=torch.float32,
+    )
     extra = {"lan": [[1.5, float(spec.choices[-1])]], "cpn": [[]], "opn": [[1.0]]}[kind]
     x = torch.cat([x, torch.tensor(extra, dtype=torch.float32).reshape(1, -1)], dim=1)
     assert x.shape[1] == width
@@ -42,8 +44,11 @@ def test_shipped_network_loads_with_figures_and_preset(model, kind):
         assert float(out) <= 0.0  # log-probability
 
     figures = info["validation"]
-    needed = {"lan": ["mass_mean", "mass_max_abs_dev"], "cpn": ["mae", "max_abs_error"],
-              "opn": ["mae", "max_abs_error"]}[kind]
+    needed = {
+        "lan": ["mass_mean", "mass_max_abs_dev"],
+        "cpn": ["mae", "max_abs_error"],
+        "opn": ["mae", "max_abs_error"],
+    }[kind]
     if kind == "lan" and info["data_config"]["label_source"] == "analytical":
         needed += ["mae", "p95_abs_error", "max_abs_error"]
     for key in needed:
@@ -57,8 +62,15 @@ def test_shipped_network_loads_with_figures_and_preset(model, kind):
             compose(config_name="train", overrides=[f"+experiment={preset}"]), resolve=True
         )
     recorded = info["training_config"]
-    for key in ("model", "label_source", "generate", "network", "batch_size", "seed",
-                "val_fraction"):
+    for key in (
+        "model",
+        "label_source",
+        "generate",
+        "network",
+        "batch_size",
+        "seed",
+        "val_fraction",
+    ):
         assert recorded[key] == cfg[key], key
     for key in ("max_epochs", "max_time", "early_stopping_patience"):
         assert recorded["trainer"][key] == cfg["trainer"][key], key
@@ -74,8 +86,9 @@ def test_shipped_ddm_lan_figures_hold_at_fresh_points():
 
     net = load_network("ddm", "lan")
     recorded = net.info["validation"]
-    rep = evaluate_lan(net, "ddm", n_theta=10, n_trials=20, n_mass_theta=2, seed=123,
-                       box={"a": [0.3, 1.2]})
+    rep = evaluate_lan(
+        net, "ddm", n_theta=10, n_trials=20, n_mass_theta=2, seed=123, box={"a": [0.3, 1.2]}
+    )
     assert rep["mae"] < 2 * recorded["mae"] + 0.05, (rep, recorded)
     assert recorded["mass_min"] - 0.05 < rep["mass_min"], (rep, recorded)
     assert rep["mass_max"] < recorded["mass_max"] + 0.05, (rep, recorded)

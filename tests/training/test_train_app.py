@@ -108,8 +108,11 @@ def test_rerun_resumes_from_last_checkpoint(tiny_data, tmp_path, monkeypatch):
     """An interrupted run (1 of 2 epochs) continues from last.ckpt: the second call trains
     one epoch only, and ends with the weights of an uninterrupted 2-epoch run."""
     torch.set_num_threads(1)
-    base = ("evaluate.enabled=false", "network.module.scheduler=exponential",
-            "+network.module.scheduler_kwargs={gamma: 0.9}")
+    base = (
+        "evaluate.enabled=false",
+        "network.module.scheduler=exponential",
+        "+network.module.scheduler_kwargs={gamma: 0.9}",
+    )
     straight = train_network(_cfg(tmp_path / "a", *base, data_dir=tiny_data))
     steps_2 = straight["global_step"]
 
@@ -141,8 +144,13 @@ def test_rerun_resumes_from_last_checkpoint(tiny_data, tmp_path, monkeypatch):
 
 def test_analytical_label_source_trains_and_is_recorded(tiny_data, tmp_path):
     torch.set_num_threads(1)
-    cfg = _cfg(tmp_path, "label_source=analytical", "trainer.max_epochs=1",
-               "evaluate.lan.n_theta=4", data_dir=tiny_data)
+    cfg = _cfg(
+        tmp_path,
+        "label_source=analytical",
+        "trainer.max_epochs=1",
+        "evaluate.lan.n_theta=4",
+        data_dir=tiny_data,
+    )
     result = train_network(cfg)
     side = read_sidecar(result["onnx"])
     assert side["data_config"]["label_source"] == "analytical"
@@ -152,9 +160,15 @@ def test_analytical_label_source_trains_and_is_recorded(tiny_data, tmp_path):
 @pytest.mark.parametrize("kind", ["cpn", "opn"])
 def test_cpn_opn_runs(tiny_data, tmp_path, kind):
     torch.set_num_threads(1)
-    cfg = _cfg(tmp_path, f"network={kind}", "network.module.hidden=[8]", "batch_size=8",
-               f"evaluate.{kind}.n_theta=10", f"evaluate.{kind}.n_trials=200",
-               data_dir=tiny_data)
+    cfg = _cfg(
+        tmp_path,
+        f"network={kind}",
+        "network.module.hidden=[8]",
+        "batch_size=8",
+        f"evaluate.{kind}.n_theta=10",
+        f"evaluate.{kind}.n_trials=200",
+        data_dir=tiny_data,
+    )
     result = train_network(cfg)
     assert result["onnx"].name == f"ddm_{kind}.onnx"
     net = load_onnx(result["onnx"], expected_inputs=4 if kind == "cpn" else 5)
@@ -167,8 +181,13 @@ def test_cpn_opn_runs(tiny_data, tmp_path, kind):
 
 def test_install_dir_copies_network_and_sidecar(tiny_data, tmp_path):
     torch.set_num_threads(1)
-    cfg = _cfg(tmp_path, "trainer.max_epochs=1", "evaluate.enabled=false",
-               f"install_dir={tmp_path / 'shipped'}", data_dir=tiny_data)
+    cfg = _cfg(
+        tmp_path,
+        "trainer.max_epochs=1",
+        "evaluate.enabled=false",
+        f"install_dir={tmp_path / 'shipped'}",
+        data_dir=tiny_data,
+    )
     train_network(cfg)
     from hssm_torch.network_registry import load_network
 
@@ -186,8 +205,7 @@ def test_bad_configs_raise(tiny_data, tmp_path):
     with pytest.raises(ValueError, match="manifest.json"):
         train_network(_cfg(tmp_path, data_dir=tmp_path / "empty"))
     with pytest.raises(ValueError, match="analytical"):
-        train_network(_cfg(tmp_path, "label_source=analytical", "model=angle",
-                           data_dir=tiny_data))
+        train_network(_cfg(tmp_path, "label_source=analytical", "model=angle", data_dir=tiny_data))
 
 
 EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"))

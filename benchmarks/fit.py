@@ -89,7 +89,14 @@ print(json.dumps(res))
 def simulate(model: str, theta: np.ndarray, seed: int) -> pd.DataFrame:
     from simulators.simulate import simulate as sim
 
-    res = sim(model, torch.tensor(theta, dtype=torch.float64), 1, seed=seed, dtype=torch.float64)
+    res = sim(
+        model,
+        torch.tensor(theta, dtype=torch.float64),
+        1,
+        seed=seed,
+        dtype=torch.float64,
+        allow_out_of_bounds=True,  # v = 0.5 + 0.8 x + u can leave the [-3, 3] box
+    )
     return pd.DataFrame(
         {"rt": res.rt[:, 0].numpy(), "response": res.response[:, 0].numpy().astype(float)}
     )

@@ -64,7 +64,9 @@ def simulate_hierarchical(
     x = rng.normal(0.0, 1.0, pid.size)
     v = tv["v_Intercept"] + tv["v_x"] * x + u[pid]
     theta = np.column_stack([v, *(np.full_like(v, tv[k]) for k in ("a", "z", "t"))])
-    res = simulate("ddm", torch.tensor(theta), 1, seed=seed, dtype=torch.float64)
+    res = simulate(
+        "ddm", torch.tensor(theta), 1, seed=seed, dtype=torch.float64, allow_out_of_bounds=True
+    )
     return pd.DataFrame(
         {
             "rt": res.rt[:, 0].numpy(),

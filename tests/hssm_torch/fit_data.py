@@ -39,7 +39,9 @@ def hierarchical_data(
     x = rng.normal(0.0, 1.0, n_subjects * n_trials)
     v = intercept + slope * x + u[pid]
     theta = np.column_stack([v, np.full_like(v, a), np.full_like(v, z), np.full_like(v, t)])
-    res = simulate("ddm", torch.tensor(theta), 1, seed=seed, dtype=torch.float64)
+    res = simulate(
+        "ddm", torch.tensor(theta), 1, seed=seed, dtype=torch.float64, allow_out_of_bounds=True
+    )
     df = pd.DataFrame(
         {
             "rt": res.rt[:, 0].numpy(),

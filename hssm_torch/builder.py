@@ -82,8 +82,10 @@ class ModelBuilder:
         lapse: pdist.Distribution | None = None,
         noncentered: bool = True,
         initval: Mapping[str, Any] | None = None,
+        censored: Any = None,
     ) -> None:
         self.params = params
+        self.censored = censored
         self.p_outlier = p_outlier
         self.loglik = loglik
         self.model_name = model_name
@@ -248,6 +250,17 @@ class ModelBuilder:
         return self._column(self.p_outlier, values, effects, self._batch(values), t)
 
     def distribution(self, theta: torch.Tensor, p_outlier: torch.Tensor | None) -> SSMDistribution:
+        if self.censored is not None:
+            from hssm_torch.censoring import CensoredSSMDistribution
+
+            return CensoredSSMDistribution(
+                theta,
+                self.censored,
+                model=self.model_name,
+                choices=self.choices,
+                p_outlier=p_outlier,
+                lapse=self.lapse,
+            )
         return SSMDistribution(
             theta,
             self.loglik,

@@ -19,6 +19,8 @@ torch.Size([3])
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Callable, Sequence
 
 import pyro.distributions as pdist
@@ -99,7 +101,17 @@ class SSMDistribution(pdist.TorchDistribution):
         if self.p_outlier is None:
             return ll
         p = self.p_outlier
-        lapse_lp = self.lapse.log_prob(rt.clamp(min=0.0))
+        # The lapse picks its response uniformly (as ``sample`` does), so its density over
+        # (rt, response) is lapse(rt) / n_choices: the mixture then integrates to one. HSSM
+        # leaves out the 1 / n_choices; p_outlier estimates here match the simulated rate.
+        # Outside the lapse range the lapse density is zero (no error for slow trials).
+        inside = self.lapse.support.check(rt)
+        safe_rt = torch.where(inside, rt, self.lapse.mean.to(rt).expand_as(rt))
+        lapse_lp = torch.where(
+            inside,
+            self.lapse.log_prob(safe_rt) - math.log(len(self.choices)),
+            torch.full_like(rt, -math.inf),
+        )
         return torch.logaddexp(torch.log1p(-p) + ll, torch.log(p) + lapse_lp)
 
     def sample(self, sample_shape=()) -> torch.Tensor:

@@ -274,6 +274,9 @@ class HSSM:
         device: str | torch.device | None = None,
         model_config: Mapping[str, Any] | None = None,
         dtype: torch.dtype = torch.float64,
+        missing_data: bool | float = False,
+        deadline: bool | str = False,
+        loglik_missing_data: Any = None,
     ) -> None:
         if prior_settings not in ("safe", None):
             raise ValueError(f"prior_settings: expected 'safe' or None, got {prior_settings!r}")
@@ -282,7 +285,24 @@ class HSSM:
         self.choices = tuple(
             int(c) for c in (choices if choices is not None else self.info.choices)
         )
-        self.data = _validate_data(data, self.choices)
+        self.censored_data = None
+        observed = None
+        if missing_data is not False or deadline is not False:
+            from hssm_torch.censoring import OBSERVED, prepare_censored_data
+
+            if not isinstance(data, pd.DataFrame):
+                raise TypeError(f"data: expected a pandas DataFrame, got {type(data).__name__}")
+            cd = prepare_censored_data(
+                data, missing_data=missing_data, deadline=deadline, choices=self.choices
+            )
+            observed = cd.trial_class == OBSERVED
+            if not observed.any():
+                raise ValueError("data: every trial is missing or past its deadline")
+            _validate_data(data.loc[observed], self.choices)
+            self.data = data.reset_index(drop=True).assign(rt=cd.rt)
+            self.censored_data = cd if cd.n_observed < cd.n_obs or cd.deadline is not None else None
+        else:
+            self.data = _validate_data(data, self.choices)
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.dtype = dtype
         self.loglik_kind, self._loglik, self._network = _resolve_loglik(
@@ -314,6 +334,8 @@ class HSSM:
             "dtype": str(dtype).replace("torch.", ""),
             "loglik_user": loglik is not None and not isinstance(loglik, (str, Path)),
             "loglik_shipped": loglik is None,
+            "missing_data": missing_data,
+            "deadline": deadline,
         }
         self._loglik_source = loglik if isinstance(loglik, (str, Path)) else None
 
@@ -341,7 +363,8 @@ class HSSM:
         self.include = [by_name[n] for n in [*self.info.param_names, "p_outlier"] if n in by_name]
         self._init_kwargs["include"] = [p.to_dict() for p in self.include]
 
-        min_rt = float(self.data["rt"].min())
+        obs_rt = self.data["rt"] if observed is None else self.data.loc[observed, "rt"]
+        min_rt = float(obs_rt.min())
         resolved: list[ResolvedParam] = []
         for n in self.info.param_names:
             p = by_name.get(n, Param(n))
@@ -375,6 +398,21 @@ class HSSM:
                 init=0.05,
             )
         self.lapse = self._lapse(lapse)
+        self._censored = None
+        if self.censored_data is not None:
+            from hssm_torch.censoring import CensoredLikelihood
+
+            has_deadline = self.censored_data.deadline is not None
+            self._censored = CensoredLikelihood(
+                self.model_name,
+                self._loglik,
+                self.censored_data,
+                cpn=None if has_deadline else loglik_missing_data,
+                opn=loglik_missing_data if has_deadline else None,
+                choices=self.choices,
+                device=self.device,
+                dtype=dtype,
+            )
         self._init_kwargs["lapse"] = None if lapse is None else _prior_json(lapse)
         rt = torch.tensor(self.data["rt"].to_numpy(dtype=float), dtype=dtype, device=self.device)
         resp = torch.tensor(
@@ -391,6 +429,7 @@ class HSSM:
             lapse=self.lapse,
             noncentered=self.noncentered,
             initval=initval,
+            censored=self._censored,
         )
         self.traces = None
         self.vi_idata = None
@@ -573,6 +612,40 @@ class HSSM:
         from hssm_torch.inference import run_map
 
         return run_map(self, steps=steps, lr=lr, seed=seed, progress=progress)
+
+    def sample_posterior_predictive(
+        self,
+        idata=None,
+        draws: int | None = None,
+        chunk_draws: int = 100,
+        seed: int | None = None,
+        progress: bool = True,
+    ):
+        """Simulate one ``(rt, response)`` per posterior draw and trial (this model's data).
+
+        Draws are simulated in chunks of ``chunk_draws`` so memory stays flat as the number
+        of draws grows; lapses and deadlines are applied as in the model. The result is
+        stored as the ``posterior_predictive`` group (variable ``"rt,response"`` on
+        ``(chain, draw, __obs__, rt,response_dim)``) of ``idata`` (default ``traces``),
+        which is returned.
+
+        Example
+        -------
+        >>> idata = model.sample(chains=2, draws=200, tune=200)      # doctest: +SKIP
+        >>> model.sample_posterior_predictive(idata, draws=50)       # doctest: +SKIP
+        """
+        from hssm_torch.predictive import posterior_predictive
+
+        idata = idata if idata is not None else self.traces
+        if idata is None or "posterior" not in idata.groups():
+            raise ValueError("idata: expected an InferenceData with a posterior group; fit first")
+        ds = posterior_predictive(
+            self, idata, draws=draws, chunk_draws=chunk_draws, seed=seed, progress=progress
+        )
+        if "posterior_predictive" in idata.groups():
+            del idata.posterior_predictive
+        idata.add_groups(posterior_predictive=ds)
+        return idata
 
     def log_likelihood(self, idata=None):
         """Pointwise log-likelihood ``(chain, draw, __obs__)`` recomputed from ``idata``."""

@@ -237,8 +237,24 @@ def test_lapse_mixture_formula(df):
     obs = m.builder.obs
     lp = m.builder.distribution(theta, m.builder.p_outlier_value(vals)).log_prob(obs)
     f = ddm_log_likelihood(obs[:, 0], obs[:, 1], theta).exp()
-    expected = torch.log(0.9 * f + 0.1 / 10.0)
+    # lapse: uniform rt on [0, 10] and a uniform response over the 2 choices
+    expected = torch.log(0.9 * f + 0.1 / 10.0 / 2)
     torch.testing.assert_close(lp, expected)
+
+
+def test_lapse_mixture_is_a_proper_density_and_tolerates_slow_trials(df):
+    m = make(df, p_outlier=0.2, lapse={"name": "Uniform", "lower": 0.0, "upper": 5.0})
+    vals = _values(m)
+    theta = m.builder.theta(vals)[:1].expand(4000, -1)
+    rt = torch.linspace(1e-4, 40.0, 4000, dtype=theta.dtype)
+    dist = m.builder.distribution(theta, torch.full((4000,), 0.2, dtype=theta.dtype))
+    total = 0.0
+    for r in (-1.0, 1.0):
+        obs = torch.stack([rt, torch.full_like(rt, r)], dim=-1)
+        lp = dist.log_prob(obs)
+        assert torch.isfinite(lp).all()  # rt = 40 s lies outside the lapse range: no error
+        total += float(torch.trapezoid(lp.exp(), rt))
+    assert abs(total - 1.0) < 5e-3
 
 
 def test_network_likelihood_input_layout_and_box_penalty(df):

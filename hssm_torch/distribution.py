@@ -20,7 +20,6 @@ torch.Size([3])
 from __future__ import annotations
 
 import math
-
 from collections.abc import Callable, Sequence
 
 import pyro.distributions as pdist

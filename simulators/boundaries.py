@@ -54,7 +54,8 @@ def weibull_cdf(
     """Weibull-shaped collapse: ``b(t) = a * exp(-(t / beta) ** alpha)``.
 
     >>> import torch
-    >>> float(weibull_cdf(torch.tensor(0.0), torch.tensor(2.0), torch.tensor(3.0), torch.tensor(1.0)))
+    >>> t, a, alpha, beta = (torch.tensor(x) for x in (0.0, 2.0, 3.0, 1.0))
+    >>> float(weibull_cdf(t, a, alpha, beta))
     2.0
     """
     # exp(alpha * log(.)) rather than pow: torch.pow's result can depend on an element's

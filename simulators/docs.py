@@ -52,7 +52,9 @@ def render_models_markdown() -> str:
     for n in names:
         s = get_model(n)
         out += ["", f"## {n}", "", f"{s.description}.", "", f"Reference: {s.reference}.", ""]
-        bound = s.boundary if isinstance(s.boundary, str) else getattr(s.boundary, "__name__", "custom")
+        bound = (
+            s.boundary if isinstance(s.boundary, str) else getattr(s.boundary, "__name__", "custom")
+        )
         drift = s.drift if isinstance(s.drift, str) else getattr(s.drift, "__name__", "custom")
         out.append(
             f"Simulator `{s.simulator}`, boundary `{bound}`, drift `{drift}`, "

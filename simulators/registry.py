@@ -329,8 +329,7 @@ def get_model(name: str | ModelSpec) -> ModelSpec:
         close = difflib.get_close_matches(str(name), list(_REGISTRY), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
         raise ValueError(
-            f"unknown model {name!r}{hint} (simulators.list_models() lists all "
-            f"{len(_REGISTRY)})"
+            f"unknown model {name!r}{hint} (simulators.list_models() lists all {len(_REGISTRY)})"
         ) from None
 
 

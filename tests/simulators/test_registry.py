@@ -68,7 +68,9 @@ def test_registry_matches_ssm_simulators(reference_dir):
                 assert p.default == pytest.approx(default), (n, name)
         if r.get("choices") is not None:
             assert list(spec.choices) == r["choices"], n
-        assert spec.n_accumulators == (r["n_particles"] if spec.simulator != "racing_diffusion" else 3)
+        assert spec.n_accumulators == (
+            r["n_particles"] if spec.simulator != "racing_diffusion" else 3
+        )
 
 
 @pytest.mark.reference
@@ -147,16 +149,34 @@ def _with_param(i: int, **changes) -> ModelSpec:
         (_with_param(0, lower=3.0), r"params\['v'\]: lower \(3.0\) must be < upper \(3.0\)"),
         (_with_param(2, upper=0.05), r"params\['z'\]: lower \(0.1\) must be < upper"),
         (_with_param(3, upper=math.nan), r"params\['t'\]\.upper: expected a finite number"),
-        (replace(_good(), simulator="teleport", _index={}), r"simulator: unknown simulator kind 'teleport'"),
-        (replace(_good(), boundary="zigzag", _index={}), r"boundary: unknown boundary function 'zigzag'"),
+        (
+            replace(_good(), simulator="teleport", _index={}),
+            r"simulator: unknown simulator kind 'teleport'",
+        ),
+        (
+            replace(_good(), boundary="zigzag", _index={}),
+            r"boundary: unknown boundary function 'zigzag'",
+        ),
         (replace(_good(), drift="wobble", _index={}), r"drift: unknown drift function 'wobble'"),
-        (replace(_good(), boundary_params=("gamma",), _index={}), r"boundary_params: 'gamma' is not a parameter"),
+        (
+            replace(_good(), boundary_params=("gamma",), _index={}),
+            r"boundary_params: 'gamma' is not a parameter",
+        ),
         (replace(_good(), choices=(1, 1), _index={}), r"choices: expected distinct response codes"),
         (replace(_good(), name="my model", _index={}), r"name: expected a Python identifier"),
-        (replace(_good(), description="", _index={}), r"description: expected a one-line description"),
-        (replace(_good(), n_accumulators=0, _index={}), r"n_accumulators: expected an integer >= 1"),
+        (
+            replace(_good(), description="", _index={}),
+            r"description: expected a one-line description",
+        ),
+        (
+            replace(_good(), n_accumulators=0, _index={}),
+            r"n_accumulators: expected an integer >= 1",
+        ),
         (_with_param(4, name="v"), r"params\['v'\]: duplicate parameter name"),
-        (_with_param(1, support=(0.5, math.inf)), r"params\['a'\]\.support: \(0.5, inf\) must contain"),
+        (
+            _with_param(1, support=(0.5, math.inf)),
+            r"params\['a'\]\.support: \(0.5, inf\) must contain",
+        ),
         (_with_param(2, optional=True), r"params\['t'\]: optional parameters must come after"),
     ],
 )
@@ -184,8 +204,14 @@ def test_user_callable_boundary_is_accepted():
 
     good = _good()
     params = (*good.params[:4], ParamSpec("tau", 0.1, 5.0, 1.0))
-    spec = replace(good, name="test_exp_bound", params=params, boundary=exp_collapse,
-                   boundary_params=("tau",), _index={})
+    spec = replace(
+        good,
+        name="test_exp_bound",
+        params=params,
+        boundary=exp_collapse,
+        boundary_params=("tau",),
+        _index={},
+    )
     register_model(spec)
     try:
         fn = get_model("test_exp_bound").boundary_fn()

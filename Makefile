@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch>=2.4,<2.14
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-slow lint docs-models clean
+.PHONY: venv demo test test-slow test-long lint docs-models clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,10 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 test-slow: $(STAMP)
-	$(PY) -m pytest -q -m slow
+	$(PY) -m pytest -q -m "slow and not long"
+
+test-long: $(STAMP)
+	$(PY) -m pytest -q -m long
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -179,6 +179,7 @@ def test_ddm_recovery_svi():
 
 
 @pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.mcmc
 def test_hierarchical_recovery_nuts():
     df, u = hierarchical_data(10, 100, intercept=0.5, slope=0.8, sigma=0.5, seed=13)
@@ -203,6 +204,7 @@ def test_hierarchical_recovery_nuts():
 
 
 @pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.reference
 @pytest.mark.mcmc
 def test_angle_fit_with_lan(reference_dir):
@@ -225,6 +227,7 @@ def test_angle_fit_with_lan(reference_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.reference
 @pytest.mark.mcmc
 def test_cavanagh_fit_converges(reference_dir):

@@ -108,15 +108,27 @@ def test_prepare_errors_name_the_problem():
 
 
 def test_no_network_for_model_without_closed_forms_names_what_is_needed():
+    # weibull has neither closed forms nor shipped CPN/OPN networks
+    from hssm_torch.network_registry import available_networks
+
+    assert not {k for m, k in available_networks() if m == "weibull"}
     with pytest.raises(
-        ValueError, match=r"no analytical choice probability.*angle_cpn\.onnx.*cpn="
+        ValueError, match=r"no analytical choice probability.*weibull_cpn\.onnx.*cpn="
     ):
-        choice_log_prob_fn("angle")
-    with pytest.raises(ValueError, match=r"no analytical survival.*angle_opn\.onnx.*deadline\]"):
-        log_survival_fn("angle")
+        choice_log_prob_fn("weibull")
+    with pytest.raises(ValueError, match=r"no analytical survival.*weibull_opn\.onnx.*deadline\]"):
+        log_survival_fn("weibull")
     df = pd.DataFrame({"rt": [0.5, 0.7], "response": [1, -1]})
     # nothing censored: nothing to resolve, so no error for a model without closed forms
-    CensoredLikelihood("angle", ddm_log_likelihood, prepare_censored_data(df))
+    CensoredLikelihood("weibull", ddm_log_likelihood, prepare_censored_data(df))
+
+
+def test_shipped_angle_networks_serve_censoring():
+    theta = torch.tensor([[0.5, 1.0, 0.5, 0.3, 0.2]], dtype=torch.float64)
+    lp = choice_log_prob_fn("angle")(theta, torch.tensor([1.0], dtype=torch.float64))
+    ls = log_survival_fn("angle")(theta, torch.tensor([1.0], dtype=torch.float64))
+    assert torch.isfinite(lp).all() and (lp < 0).all()
+    assert torch.isfinite(ls).all() and (ls < 0).all()
 
 
 # ----------------------------------------------------------------------------- pieces

@@ -310,6 +310,21 @@ def evaluate_lan(
     return report
 
 
+def _calibration(
+    p: torch.Tensor, freq: torch.Tensor, n_theta: int, n_trials: int
+) -> dict[str, float]:
+    """Network probabilities ``p`` against simulated frequencies ``freq`` (per θ)."""
+    se = (freq * (1 - freq) / n_trials).sqrt()
+    diff = (p - freq).abs()
+    return {
+        "mae": float(diff.mean()),
+        "max_abs_error": float(diff.max()),
+        "mean_mc_se": float(se.mean()),
+        "n_theta": n_theta,
+        "n_trials": n_trials,
+    }
+
+
 def evaluate_cpn(
     net: torch.nn.Module,
     model: str,
@@ -337,15 +352,7 @@ def evaluate_cpn(
     code = spec.choices[choice_index]
     freq = (res.response == code).to(torch.float64).mean(dim=1)
     p = _net_eval(net, theta).exp()
-    se = (freq * (1 - freq) / n_trials).sqrt()
-    diff = (p - freq).abs()
-    return {
-        "mae": float(diff.mean()),
-        "max_abs_error": float(diff.max()),
-        "mean_mc_se": float(se.mean()),
-        "n_theta": n_theta,
-        "n_trials": n_trials,
-    }
+    return _calibration(p, freq, n_theta, n_trials)
 
 
 def evaluate_opn(
@@ -382,15 +389,7 @@ def evaluate_opn(
     late = res.omitted | (res.rt.to(torch.float64) > deadline[:, None])
     freq = late.to(torch.float64).mean(dim=1)
     p = _net_eval(net, torch.cat([theta, deadline[:, None]], dim=1)).exp()
-    se = (freq * (1 - freq) / n_trials).sqrt()
-    diff = (p - freq).abs()
-    return {
-        "mae": float(diff.mean()),
-        "max_abs_error": float(diff.max()),
-        "mean_mc_se": float(se.mean()),
-        "n_theta": n_theta,
-        "n_trials": n_trials,
-    }
+    return _calibration(p, freq, n_theta, n_trials)
 
 
 def evaluate_network(

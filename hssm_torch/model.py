@@ -511,7 +511,10 @@ class HSSM:
 
         Parameters
         ----------
-        sampler : {"nuts"}
+        sampler : {"nuts", "nuts_batched"}
+            ``"nuts"``: Pyro NUTS, one chain after the other. ``"nuts_batched"``: our NUTS
+            that advances all chains together with one batched likelihood call per
+            leapfrog step (:func:`hssm_torch.samplers.run_batched_nuts`).
         chains, draws, tune : int
             Chains run one after the other (see docs/fitting.md for why).
         target_accept : float
@@ -528,8 +531,10 @@ class HSSM:
         """
         from hssm_torch.inference import build_idata, check_fit, run_nuts
 
-        if sampler != "nuts":
-            raise ValueError(f"sampler: expected 'nuts' (use vi() for SVI), got {sampler!r}")
+        if sampler not in ("nuts", "nuts_batched"):
+            raise ValueError(
+                f"sampler: expected 'nuts' or 'nuts_batched' (use vi() for SVI), got {sampler!r}"
+            )
         for name, v in (("chains", chains), ("draws", draws)):
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {v!r}")
@@ -537,7 +542,13 @@ class HSSM:
             raise ValueError(f"tune: expected an integer >= 0, got {tune!r}")
         if not 0.0 < target_accept < 1.0:
             raise ValueError(f"target_accept: expected a value in (0, 1), got {target_accept}")
-        samples, stats, timing = run_nuts(
+        if sampler == "nuts_batched":
+            from hssm_torch.samplers import run_batched_nuts
+
+            run = run_batched_nuts
+        else:
+            run = run_nuts
+        samples, stats, timing = run(
             self.builder,
             chains=chains,
             draws=draws,
@@ -551,7 +562,7 @@ class HSSM:
         idata, near = build_idata(self, samples, stats, log_likelihood=log_likelihood)
         idata.attrs.update(
             {
-                "sampler": "pyro NUTS",
+                "sampler": "pyro NUTS" if sampler == "nuts" else "batched NUTS",
                 "sampling_time": timing["sampling_time"],
                 "n_leapfrog_total": timing["n_leapfrog_total"],
                 "jit_gap": timing["jit_gap"],

@@ -152,6 +152,29 @@ def _missing(name: str, path: str) -> bool:
     return False
 
 
+def _init_weights(module: L.LightningModule, path: Path) -> None:
+    """Warm start: copy the weights of the checkpoint ``path`` into ``module`` (same layout).
+
+    Only the weights are taken (optimizer, scheduler and epoch start afresh); a checkpoint of
+    another architecture raises ``ValueError`` naming both.
+    """
+    if not path.is_file():
+        raise ValueError(f"init_from: {str(path)!r} is not a file (expected a .ckpt checkpoint)")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    weights = state.get("state_dict") if isinstance(state, dict) else None
+    if not isinstance(weights, dict):
+        raise ValueError(f"init_from: {str(path)!r} holds no Lightning 'state_dict'")
+    own = module.state_dict()
+    shapes = {k: tuple(v.shape) for k, v in weights.items()}
+    expected = {k: tuple(v.shape) for k, v in own.items()}
+    if shapes != expected:
+        raise ValueError(
+            f"init_from: {str(path)!r} has weights {shapes}, the configured network {expected}"
+        )
+    module.load_state_dict(weights)
+    logger.info("initialised the weights from %s", path)
+
+
 def train_network(cfg: DictConfig) -> dict[str, Any]:
     """Train, export and evaluate one network as described by ``cfg`` (see configs/train.yaml).
 
@@ -237,6 +260,8 @@ def train_network(cfg: DictConfig) -> dict[str, Any]:
     resume = last if (cfg.resume and last.is_file()) else None
     if resume:
         logger.info("resuming from %s", resume)
+    elif cfg.get("init_from"):
+        _init_weights(module, Path(cfg.init_from))
     with warnings.catch_warnings():
         if resume:  # resuming into its own checkpoint folder is the point, not a mistake
             warnings.filterwarnings(

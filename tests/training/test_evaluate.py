@@ -83,6 +83,21 @@ def test_density_mass_of_the_exact_density_is_one():
     torch.testing.assert_close(shifted, masses * math.exp(0.1))
 
 
+class ExponentialRaceLAN(torch.nn.Module):
+    """race_no_bias_3 rows [v0, v1, v2, a, z, t, rt, response] -> log((1/3)·exp(-(rt - t))):
+    each of the three responses carries a third of an exponential density after t."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (math.log(1 / 3) - (x[:, 6] - x[:, 5]))[:, None]
+
+
+def test_density_mass_sums_over_all_choices_of_an_n_choice_model():
+    theta = sample_box("race_no_bias_3", 3, seed=2)
+    masses = density_mass(ExponentialRaceLAN(), "race_no_bias_3", theta)
+    # ∫_{1e-5}^{20} e^{-u} du = 1 - 1e-5 - 2e-9: only all three responses together give 1
+    assert torch.allclose(masses, torch.ones_like(masses), atol=1e-3), masses
+
+
 def test_evaluate_lan_reports_known_errors_and_compare():
     exact = evaluate_lan(
         OracleLAN(), "ddm", n_theta=20, n_trials=30, n_mass_theta=3, seed=1, box=SHORT

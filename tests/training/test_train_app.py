@@ -208,6 +208,76 @@ def test_bad_configs_raise(tiny_data, tmp_path):
         train_network(_cfg(tmp_path, "label_source=analytical", "model=angle", data_dir=tiny_data))
 
 
+def test_init_from_warm_starts_the_weights(tiny_data, tmp_path, monkeypatch):
+    """init_from copies a checkpoint's weights into the network before training starts (the
+    optimizer and epoch start afresh); a checkpoint of another layout is refused."""
+    torch.set_num_threads(1)
+    first = train_network(
+        _cfg(tmp_path / "a", "trainer.max_epochs=1", "evaluate.enabled=false", data_dir=tiny_data)
+    )
+    ckpt = first["output_dir"] / "checkpoints" / "best.ckpt"
+    stored = torch.load(ckpt, weights_only=False)["state_dict"]
+
+    seen = {}
+    original = LANModule.training_step
+
+    def recording(self, batch, batch_idx):
+        if not seen:
+            seen.update({k: v.detach().clone() for k, v in self.state_dict().items()})
+        return original(self, batch, batch_idx)
+
+    monkeypatch.setattr(LANModule, "training_step", recording)
+    second = train_network(
+        _cfg(
+            tmp_path / "b",
+            "trainer.max_epochs=1",
+            "evaluate.enabled=false",
+            f"init_from={ckpt}",
+            data_dir=tiny_data,
+        )
+    )
+    assert set(seen) == set(stored)
+    for name, value in stored.items():
+        torch.testing.assert_close(seen[name], value, rtol=0, atol=0)
+    assert second["global_step"] == first["global_step"]  # a fresh run, not a resume
+    side = read_sidecar(second["onnx"])
+    assert side["training_config"]["init_from"] == str(ckpt)
+
+    with pytest.raises(ValueError, match="init_from: .* has weights"):
+        train_network(
+            _cfg(
+                tmp_path / "c",
+                "network.module.hidden=[8]",
+                f"init_from={ckpt}",
+                data_dir=tiny_data,
+            )
+        )
+    with pytest.raises(ValueError, match="init_from: .* is not a file"):
+        train_network(
+            _cfg(tmp_path / "d", f"init_from={tmp_path / 'none.ckpt'}", data_dir=tiny_data)
+        )
+
+
+def test_n_choice_model_trains_and_reports_mass_over_all_choices(tmp_path):
+    """A three-choice model (race_no_bias_3, responses 0, 1, 2) goes through generate -> train
+    -> export -> evaluate: input [θ(6), rt, response], rows of all three responses, and the
+    density mass summed over the three responses."""
+    torch.set_num_threads(1)
+    cfg = _cfg(tmp_path, "model=race_no_bias_3", "trainer.max_epochs=1")
+    cfg.generate = {**TINY_GENERATE, "model": "race_no_bias_3"}
+    result = train_network(cfg)
+    side = read_sidecar(result["onnx"])
+    assert side["choices"] == [0, 1, 2]
+    assert side["input_names"] == ["v0", "v1", "v2", "a", "z", "t", "rt", "response"]
+    net = load_onnx(result["onnx"], expected_inputs=8)
+    assert np.isfinite(side["validation"]["mass_mean"])
+    assert np.isfinite(side["validation"]["heldout_mae"])
+    shard = np.load(tmp_path / "data" / "shard-00000.npz")
+    assert set(np.unique(shard["lan_inputs"][:, -1])) == {0.0, 1.0, 2.0}
+    x = torch.tensor([[1.0, 1.0, 1.0, 2.0, 0.5, 0.3, 1.5, 2.0]])
+    assert net(x).shape == (1, 1) and torch.isfinite(net(x)).all()
+
+
 EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"))
 
 
@@ -220,7 +290,13 @@ def test_experiment_presets_compose(name):
         cfg = compose(config_name="train", overrides=[f"+experiment={name}"])
     model, kind = cfg.model, cfg.network.kind
     assert name.startswith(f"{model}_{kind}"), (name, model, kind)
-    assert cfg.reproduce == f"python -m training.train +experiment={name}"
+    # the command ends with this preset (a two-stage recipe names its first stage before it)
+    assert cfg.reproduce.endswith(f"python -m training.train +experiment={name}"), cfg.reproduce
+    if cfg.get("init_from"):  # a warm start names the preset whose checkpoint it starts from
+        first = cfg.reproduce.split("+experiment=")[1].split()[0]
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            stage1 = compose(config_name="train", overrides=[f"+experiment={first}"])
+        assert cfg.init_from == f"{stage1.output_dir}/checkpoints/best.ckpt"
     assert cfg.generate.model == model
     gen = OmegaConf.to_container(cfg.generate, resolve=True)
     # a valid generator config (device checked here on CPU: the _full presets name cuda)

@@ -28,7 +28,35 @@ from hssm_torch.distribution import SSMDistribution
 from hssm_torch.param import ResolvedParam
 from hssm_torch.priors import Prior
 
-__all__ = ["ModelBuilder", "Site"]
+__all__ = ["EncodedData", "ModelBuilder", "NEW_LEVELS_SUFFIX", "Site"]
+
+#: ``values[g.name + NEW_LEVELS_SUFFIX]``: effects ``(S, L_new[, m])`` of group levels unseen
+#: when fitting (appended after the fitted levels by :meth:`ModelBuilder.group_effects`).
+NEW_LEVELS_SUFFIX = ":new_levels"
+
+
+@dataclass
+class EncodedData:
+    """Covariates of a new data set encoded with the fitted formulas' ModelSpecs.
+
+    Attributes
+    ----------
+    tensors : dict
+        Per parameter name, ``{"X": (N, K), "<group>:codes": (N,), "<group>:Z": (N, m)}``,
+        the layout :meth:`ModelBuilder.theta` takes as ``tensors`` (parameters without a
+        formula get an empty ``(N, 0)`` ``X``, which gives the number of rows).
+    designs : dict
+        Per regression parameter name, the encoded :class:`~hssm_torch.formula.ParamDesign`.
+    new_levels : dict
+        Per group variable (e.g. ``"v_1|participant_id"``), the levels not seen when fitting
+        (codes ``len(levels) + j``); only groups with new levels are listed.
+    n_obs : int
+    """
+
+    tensors: dict[str, dict[str, torch.Tensor]]
+    designs: dict[str, Any]
+    new_levels: dict[str, tuple[str, ...]]
+    n_obs: int
 
 
 @dataclass
@@ -184,6 +212,10 @@ class ModelBuilder:
                         out[g.name] = off * sigma.unsqueeze(-2)
                 else:
                     out[g.name] = values[g.name]
+                extra = values.get(g.name + NEW_LEVELS_SUFFIX)
+                if extra is not None:
+                    level_dim = -1 if len(g.columns) == 1 else -2
+                    out[g.name] = torch.cat([out[g.name], extra.to(out[g.name])], dim=level_dim)
         return out
 
     def _regressions(self) -> list[ResolvedParam]:
@@ -277,6 +309,86 @@ class ModelBuilder:
         p = self.p_outlier_value(values)
         with pyro.plate("__obs__", self.n_obs):
             pyro.sample("rt,response", self.distribution(theta, p), obs=self.obs)
+
+    # ------------------------------------------------------------------ new data, priors
+    def encode(self, data: Any, allow_new_levels: bool = True) -> EncodedData:
+        """Encode the covariates of ``data`` like the training data (see
+        :meth:`hssm_torch.formula.ParamDesign.encode`).
+
+        Example
+        -------
+        >>> enc = model.builder.encode(new_df)                      # doctest: +SKIP
+        >>> theta = model.builder.theta(values, enc.tensors)         # doctest: +SKIP
+        """
+        tensors: dict[str, dict[str, torch.Tensor]] = {}
+        designs: dict[str, Any] = {}
+        new_levels: dict[str, tuple[str, ...]] = {}
+        n_obs = len(data)
+        for p in self._regressions():
+            d = p.design.encode(data, allow_new_levels=allow_new_levels)
+            designs[p.name] = d
+            t = {"X": self._tensor(d.X)}
+            for g in d.groups:
+                t[g.name + ":codes"] = torch.tensor(np.asarray(g.codes), device=self.device)
+                t[g.name + ":Z"] = self._tensor(g.Z)
+                if g.new_levels:
+                    new_levels[g.name] = g.new_levels
+            tensors[p.name] = t
+        for p in [*self.params, *([self.p_outlier] if self.p_outlier is not None else [])]:
+            if p.kind != "regression":  # no covariates; "X" (N, 0) carries the row count
+                tensors[p.name] = {"X": torch.zeros((n_obs, 0), dtype=self.dtype, device=self.device)}
+        return EncodedData(tensors, designs, new_levels, n_obs)
+
+    def new_level_effects(
+        self,
+        values: Mapping[str, torch.Tensor],
+        encoded: EncodedData,
+        generator: torch.Generator,
+    ) -> dict[str, torch.Tensor]:
+        """Effects of unseen group levels drawn from the group distribution, per draw.
+
+        For each group variable with new levels, ``effect = Normal(0, 1) * sigma`` with the
+        draw's ``<group>_sigma`` (one standard deviation per expression column: the model's
+        group terms are uncorrelated), shape ``(S, L_new)`` or ``(S, L_new, m)``. Normals
+        come from ``generator`` (a CPU generator: the same draws on every device) in model
+        order. Returns ``{<group> + NEW_LEVELS_SUFFIX: effects}`` to merge into ``values``.
+        """
+        out = {}
+        for p in self._regressions():
+            for g in p.design.groups:
+                lv = encoded.new_levels.get(g.name)
+                if not lv:
+                    continue
+                sigma = values[f"{g.name}_sigma"]
+                m = len(g.columns)
+                batch = tuple(sigma.shape) if m == 1 else tuple(sigma.shape[:-1])
+                shape = (*batch, len(lv)) if m == 1 else (*batch, len(lv), m)
+                eps = torch.randn(shape, generator=generator, dtype=self.dtype).to(sigma.device)
+                scale = sigma.unsqueeze(-1) if m == 1 else sigma.unsqueeze(-2)
+                out[g.name + NEW_LEVELS_SUFFIX] = eps * scale
+        return out
+
+    @torch.no_grad()
+    def sample_prior(self, n_draws: int, seed: int) -> dict[str, torch.Tensor]:
+        """``n_draws`` joint draws of every latent site from the priors, ``(S, ...)`` each.
+
+        Sites are drawn in model order (group sigmas before their offsets or centred
+        effects) from torch's generator seeded with ``seed`` inside ``fork_rng``, so the
+        global random state is left as it was.
+        """
+        devices = [self.device] if self.device.type == "cuda" else []
+        out: dict[str, torch.Tensor] = {}
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            for s in self.sites:
+                if s.dist is None:
+                    sigma = out[f"{s.name}_sigma"]
+                    scale = sigma.unsqueeze(-1) if sigma.dim() == 1 else sigma.unsqueeze(-2)
+                    z = torch.randn((n_draws, *s.shape), dtype=self.dtype, device=self.device)
+                    out[s.name] = z * scale
+                else:
+                    out[s.name] = s.dist.sample((n_draws,)).to(dtype=self.dtype)
+        return out
 
     # ------------------------------------------------------------------ helpers
     def init_values(self, jitter: float = 0.0, generator: torch.Generator | None = None):

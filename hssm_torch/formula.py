@@ -230,6 +230,7 @@ class GroupDesign:
     Z: np.ndarray
     expr_spec: Any = field(repr=False)
     term_slice: slice = field(default_factory=lambda: slice(0, 1))
+    new_levels: tuple[str, ...] = ()
 
     @property
     def factor_dim(self) -> str:
@@ -266,25 +267,98 @@ class ParamDesign:
     def encode(self, data: pd.DataFrame, allow_new_levels: bool = False) -> ParamDesign:
         """Encode new data exactly like the training data (same columns, same levels).
 
-        Group levels absent from the training data get code ``-1`` when
-        ``allow_new_levels`` (the model then draws them from the group distribution);
-        otherwise they raise ``ValueError``.
+        The fixed part and the group expressions go through the ModelSpecs kept from the
+        training data (same categorical levels, contrasts and stateful transforms). A level of
+        a categorical *fixed-effect* factor that was not seen when fitting raises
+        ``ValueError`` naming the column and the level (formulaic would encode it as all
+        zeros). Group levels absent from the training data are appended after the fitted
+        ones: with ``allow_new_levels`` they get codes ``len(levels) + j`` in the order of
+        ``GroupDesign.new_levels`` (the caller draws their effects from the group
+        distribution); otherwise they raise ``ValueError``.
+
+        Example
+        -------
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "g": ["a", "a", "b", "b"]})
+        >>> d = build_design(parse_formula("v ~ x + (1|g)", "v"), df)
+        >>> new = d.encode(pd.DataFrame({"x": [5.0], "g": ["c"]}), allow_new_levels=True)
+        >>> new.groups[0].codes.tolist(), new.groups[0].new_levels
+        ([2], ('c',))
         """
+        if not isinstance(data, pd.DataFrame):
+            raise TypeError(f"data: expected a pandas DataFrame, got {type(data).__name__}")
         _check_columns(self.formula, data)
-        X = _as_array(_materialise(self.fixed_spec, data, self.formula.source))
+        X = _as_array(_materialise_checked(self.fixed_spec, data, self.formula.source))
         groups = []
         for g in self.groups:
-            Z = _as_array(_materialise(g.expr_spec, data, self.formula.source))[:, g.term_slice]
+            for f in g.factor.split(":"):
+                if data[f].isna().any():
+                    raise ValueError(f"data: group column {f!r} has missing values")
+            Z = _as_array(_materialise_checked(g.expr_spec, data, self.formula.source))
+            Z = Z[:, g.term_slice]
             labels = _group_labels(data, g.factor.split(":"))
             index = {lvl: i for i, lvl in enumerate(g.levels)}
-            codes = np.array([index.get(lbl, -1) for lbl in labels], dtype=np.int64)
-            if not allow_new_levels and (codes < 0).any():
-                new = sorted({lbl for lbl, c in zip(labels, codes) if c < 0})[:5]
-                raise ValueError(
-                    f"data: column(s) {g.factor!r} hold levels not seen when fitting: {new}"
-                )
-            groups.append(replace(g, codes=codes, Z=Z))
+            unseen = [lbl for lbl in labels if lbl not in index]
+            new_levels: tuple[str, ...] = ()
+            if unseen:
+                if not allow_new_levels:
+                    shown = sorted(set(unseen))[:5]
+                    raise ValueError(
+                        f"data: column(s) {g.factor!r} hold levels not seen when fitting: "
+                        f"{shown}"
+                    )
+                sub = data.loc[[lbl not in index for lbl in labels]]
+                new_levels = _level_order(sub, g.factor.split(":"), unseen)
+                for j, lvl in enumerate(new_levels):
+                    index[lvl] = len(g.levels) + j
+            codes = np.array([index[lbl] for lbl in labels], dtype=np.int64)
+            groups.append(replace(g, codes=codes, Z=Z, new_levels=new_levels))
         return replace(self, X=X, groups=tuple(groups))
+
+
+def _categorical_column(factor: str, data: pd.DataFrame) -> str | None:
+    """The data column a categorical factor reads as is (``c`` or ``C(c, ...)``), if any."""
+    if factor in data.columns:
+        return factor
+    m = re.match(r"^C\(\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(,.*)?\)$", factor)
+    if m and m.group(1) in data.columns:
+        return m.group(1)
+    return None
+
+
+def _check_categories(spec: Any, data: pd.DataFrame, source: str) -> None:
+    """Raise ``ValueError`` for categorical levels the ModelSpec did not see when fitting."""
+    for factor, (kind, state) in getattr(spec, "encoder_state", {}).items():
+        if getattr(kind, "value", kind) != "categorical" or "categories" not in state:
+            continue
+        col = _categorical_column(str(factor), data)
+        if col is None:
+            continue
+        known = list(state["categories"])
+        values = data[col]
+        inside = values.isin(known)
+        if not inside.all():
+            unknown = sorted({str(v) for v in values[~inside].tolist()})[:5]
+            raise ValueError(
+                f"formula {source!r}: column {col!r} has level(s) {unknown} not seen when "
+                f"fitting (fitted levels: {[str(k) for k in known]}); a fixed-effect "
+                "categorical cannot predict for an unseen level"
+            )
+
+
+def _materialise_checked(spec: Any, data: pd.DataFrame, source: str):
+    """``spec.get_model_matrix(data)`` refusing unseen categorical levels (never zeros)."""
+    import warnings
+
+    _check_categories(spec, data, source)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mm = _materialise(spec, data, source)
+    for w in caught:
+        if w.category.__name__ == "DataMismatchWarning":
+            raise ValueError(f"formula {source!r}: {w.message}")
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return mm
 
 
 def _materialise(spec_or_formula: Any, data: pd.DataFrame, source: str):

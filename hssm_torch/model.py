@@ -338,6 +338,7 @@ class HSSM:
             "deadline": deadline,
         }
         self._loglik_source = loglik if isinstance(loglik, (str, Path)) else None
+        self._loglik_missing_data = loglik_missing_data
 
         # ---- parameters
         user = [Param.from_user(p) for p in (include or [])]
@@ -631,8 +632,12 @@ class HSSM:
         chunk_draws: int = 100,
         seed: int | None = None,
         progress: bool = True,
+        data: pd.DataFrame | None = None,
+        kind: str = "response",
+        inplace: bool = True,
     ):
-        """Simulate one ``(rt, response)`` per posterior draw and trial (this model's data).
+        """Simulate one ``(rt, response)`` per posterior draw and trial, on this model's data
+        or on new data.
 
         Draws are simulated in chunks of ``chunk_draws`` so memory stays flat as the number
         of draws grows; lapses and deadlines are applied as in the model. The result is
@@ -640,31 +645,160 @@ class HSSM:
         ``(chain, draw, __obs__, rt,response_dim)``) of ``idata`` (default ``traces``),
         which is returned.
 
+        Parameters
+        ----------
+        idata : arviz.InferenceData, optional
+            With a ``posterior`` group (default ``traces``).
+        draws : int, optional
+            Draws per chain, evenly spread (default all).
+        chunk_draws : int
+            Draws simulated together (peak memory ~ ``chunk_draws * N`` trials).
+        seed : int, optional
+            Seeds the simulation and the effects of new group levels (``None``: drawn,
+            logged).
+        progress : bool
+            tqdm bar over chunks.
+        data : pandas.DataFrame, optional
+            New trials: new covariate values and/or new levels of group factors (new
+            participants). Encoded with the fitted formulas; an unseen level of a fixed-effect
+            categorical raises ``ValueError``; unseen group levels get effects drawn per
+            posterior draw from ``Normal(0, <group>_sigma)``. With a deadline model the
+            deadline column is needed. ``__obs__`` then indexes the rows of ``data``.
+        kind : {"response", "parameters"}
+            ``"response"``: simulated ``"rt,response"``. ``"parameters"``: the per-trial
+            parameter draws, one variable per parameter (``v``, ``a``, ... and ``p_outlier``
+            with lapses) on ``(chain, draw, __obs__)``, nothing simulated.
+        inplace : bool
+            Add the group to ``idata`` (replacing an existing ``posterior_predictive``) and
+            return it; ``False`` returns a new InferenceData holding only the group.
+
         Example
         -------
         >>> idata = model.sample(chains=2, draws=200, tune=200)      # doctest: +SKIP
         >>> model.sample_posterior_predictive(idata, draws=50)       # doctest: +SKIP
+        >>> new = pd.DataFrame({"x": [0.0, 1.0], "participant_id": [99, 99]})
+        >>> pred = model.sample_posterior_predictive(data=new, seed=1,  # doctest: +SKIP
+        ...                                          inplace=False)
         """
+        import arviz as az
+
         from hssm_torch.predictive import posterior_predictive
 
         idata = idata if idata is not None else self.traces
         if idata is None or "posterior" not in idata.groups():
             raise ValueError("idata: expected an InferenceData with a posterior group; fit first")
         ds = posterior_predictive(
-            self, idata, draws=draws, chunk_draws=chunk_draws, seed=seed, progress=progress
+            self,
+            idata,
+            draws=draws,
+            data=data,
+            kind=kind,
+            chunk_draws=chunk_draws,
+            seed=seed,
+            progress=progress,
         )
+        if not inplace:
+            return az.InferenceData(posterior_predictive=ds)
         if "posterior_predictive" in idata.groups():
             del idata.posterior_predictive
         idata.add_groups(posterior_predictive=ds)
         return idata
 
-    def log_likelihood(self, idata=None):
-        """Pointwise log-likelihood ``(chain, draw, __obs__)`` recomputed from ``idata``."""
-        from hssm_torch.inference import pointwise_from_idata
+    def sample_prior_predictive(
+        self,
+        draws: int = 500,
+        seed: int | None = None,
+        data: pd.DataFrame | None = None,
+        chunk_draws: int = 100,
+        kind: str = "response",
+        progress: bool = True,
+    ):
+        """Draw from the priors and simulate through the simulators.
 
+        Every latent variable (coefficients, group sigmas and offsets, ``p_outlier`` when not
+        fixed) is drawn from its prior; per-trial θ follows the formulas and links; one
+        ``(rt, response)`` per (draw, trial) is simulated, with lapses and deadline recoding,
+        ``chunk_draws`` draws at a time.
+
+        Parameters
+        ----------
+        draws : int
+            Prior draws (stored as one chain).
+        seed : int, optional
+            Seeds prior draws and simulation (``None``: drawn, logged).
+        data : pandas.DataFrame, optional
+            Trials to predict (default: the model's data; see
+            :meth:`sample_posterior_predictive` for new data).
+        chunk_draws, kind, progress :
+            As :meth:`sample_posterior_predictive`.
+
+        Returns
+        -------
+        arviz.InferenceData
+            Groups ``prior`` (variables and dims as the posterior), ``prior_predictive``
+            (as ``posterior_predictive``) and ``observed_data`` (the model's data, when
+            ``data`` is None). When ``data`` is None and the model has ``traces``, the
+            ``prior`` and ``prior_predictive`` groups are also put into ``traces``
+            (replacing earlier ones).
+
+        Example
+        -------
+        >>> pri = model.sample_prior_predictive(draws=200, seed=1)   # doctest: +SKIP
+        >>> hsm.plot_predictive(model, pri, group="prior_predictive")  # doctest: +SKIP
+        """
+        from hssm_torch.predictive import prior_predictive
+
+        out = prior_predictive(
+            self,
+            draws=draws,
+            data=data,
+            kind=kind,
+            chunk_draws=chunk_draws,
+            seed=seed,
+            progress=progress,
+        )
+        if data is None and self.traces is not None:
+            for g in ("prior", "prior_predictive"):
+                if g in self.traces.groups():
+                    delattr(self.traces, g)
+            self.traces.add_groups(prior=out.prior, prior_predictive=out.prior_predictive)
+        return out
+
+    def log_likelihood(
+        self,
+        idata=None,
+        data: pd.DataFrame | None = None,
+        seed: int | None = None,
+        chunk_draws: int = 64,
+    ):
+        """Pointwise log-likelihood under the posterior draws of ``idata`` (default ``traces``).
+
+        Without ``data``: an :class:`xarray.DataArray` ``(chain, draw, __obs__)`` recomputed
+        on the model's own data (what ``idata.log_likelihood`` holds).
+
+        With ``data`` (held-out trials, columns ``rt``, ``response`` and the formulas'):
+        an ``arviz.InferenceData`` with ``posterior``, ``log_likelihood`` (``"rt,response"``
+        on the new rows' ``__obs__``) and ``observed_data``, ready for ``az.loo``,
+        ``az.waic`` and ``az.compare``. Covariates are encoded with the fitted formulas;
+        unseen group levels get one effect per posterior draw from
+        ``Normal(0, <group>_sigma)``, seeded by ``seed``; missing-RT / deadline trials are
+        scored with the censored likelihood as in the model.
+
+        Example
+        -------
+        >>> held = model.log_likelihood(data=test_df, seed=1)        # doctest: +SKIP
+        >>> az.compare({"m1": held, "m2": other.log_likelihood(data=test_df, seed=1)})
+        ...                                                          # doctest: +SKIP
+        """
         idata = idata if idata is not None else self.traces
         if idata is None:
             raise ValueError("idata: nothing fitted yet; pass an InferenceData or call sample()")
+        if data is not None:
+            from hssm_torch.newdata import held_out_log_likelihood
+
+            return held_out_log_likelihood(self, idata, data, seed=seed, chunk_draws=chunk_draws)
+        from hssm_torch.inference import pointwise_from_idata
+
         return pointwise_from_idata(self, idata)
 
     def summary(self, idata=None, **kwargs):

@@ -38,18 +38,25 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 __all__ = [
+    "KINDS",
     "OMITTED_RT",
     "posterior_predictive",
+    "predictive_from_values",
+    "prior_predictive",
     "simulate_predictive",
     "to_inference_group",
 ]
+
+#: Accepted ``kind`` of the model-level predictive functions.
+KINDS: tuple[str, ...] = ("response", "parameters")
 
 log = logging.getLogger(__name__)
 
@@ -372,24 +379,184 @@ def to_inference_group(
     )
 
 
+def _lapse_range(model: Any) -> tuple[float, float]:
+    lapse = getattr(model, "lapse", None)
+    lo, hi = getattr(lapse, "low", None), getattr(lapse, "high", None)
+    if lo is None or hi is None:
+        raise ValueError(
+            f"lapse: predictive lapses are uniform over an rt range; got "
+            f"{type(lapse).__name__} (use a Uniform lapse distribution)"
+        )
+    return float(lo), float(hi)
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"kind: expected one of {list(KINDS)}, got {kind!r}")
+
+
+def predictive_from_values(
+    model: Any,
+    values: Mapping[str, torch.Tensor],
+    *,
+    n_chains: int = 1,
+    n_draws: int | None = None,
+    tensors: Mapping[str, Mapping[str, torch.Tensor]] | None = None,
+    deadline: Any = None,
+    kind: str = "response",
+    chunk_draws: int = 100,
+    seed: int | None = None,
+    progress: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """Predictive group from site values ``(S, ...)`` of ``model.builder`` (chain-major).
+
+    The machinery behind :func:`posterior_predictive` and :func:`prior_predictive`: θ (and
+    the lapse probability) of ``chunk_draws`` draws at a time from ``model.builder.theta``
+    (on ``tensors``, the encoded covariates of new data, or the model's own data), then
+    :func:`simulate_predictive` with the model's lapse range and ``deadline``.
+
+    Parameters
+    ----------
+    model : HSSM
+    values : mapping
+        Site values with a leading draw dimension (may include new-level effects, see
+        :mod:`hssm_torch.newdata`).
+    n_chains : int
+        Chains the ``S`` draws split into.
+    n_draws : int, optional
+        ``S`` when ``values`` is empty (a model without latent variables); default 1.
+    tensors : mapping, optional
+        :attr:`EncodedData.tensors` of new data (default: the model's data).
+    deadline : array, optional
+        ``(N,)`` deadlines (predicted rts at or past them become ``-999.0``).
+    kind : {"response", "parameters"}
+        ``"response"``: variable ``"rt,response"`` ``(chain, draw, __obs__,
+        rt,response_dim)``. ``"parameters"``: one variable per model parameter (and
+        ``p_outlier`` when the model has lapses), ``(chain, draw, __obs__)``, the per-trial
+        values that would be simulated.
+    chunk_draws, seed, progress, **kwargs :
+        As :func:`simulate_predictive`.
+
+    Returns
+    -------
+    xarray.Dataset
+    """
+    import xarray as xr
+
+    _check_kind(kind)
+    builder = model.builder
+    n_draws = int(next(iter(values.values())).shape[0]) if values else int(n_draws or 1)
+
+    def sub(i: int, j: int) -> dict:
+        if not values:
+            return {}
+        return {k: v[i:j] for k, v in values.items()}
+
+    def theta_fn(i: int, j: int) -> torch.Tensor:
+        with torch.no_grad():
+            th = builder.theta(sub(i, j), tensors)
+            return th if values else th.unsqueeze(0).expand(j - i, *th.shape)
+
+    def p_fn(i: int, j: int) -> torch.Tensor:
+        with torch.no_grad():
+            p = builder.p_outlier_value(sub(i, j), tensors)
+            return p if values else p.unsqueeze(0).expand(j - i, *p.shape)
+
+    has_lapse = getattr(model, "p_outlier", None) is not None
+    if kind == "parameters":
+        names = list(model.info.param_names) + (["p_outlier"] if has_lapse else [])
+        arrays: dict[str, np.ndarray] = {}
+        for i in range(0, n_draws, chunk_draws):
+            j = min(n_draws, i + chunk_draws)
+            th = theta_fn(i, j)
+            cols = [th[..., k] for k in range(len(model.info.param_names))]
+            if has_lapse:
+                cols.append(p_fn(i, j))
+            for name, col in zip(names, cols):
+                arr = col.detach().cpu().numpy()
+                if name not in arrays:
+                    arrays[name] = np.empty((n_draws, arr.shape[-1]), dtype=arr.dtype)
+                arrays[name][i:j] = arr
+        n_obs = next(iter(arrays.values())).shape[-1]
+        per = n_draws // n_chains
+        return xr.Dataset(
+            {
+                k: (("chain", "draw", "__obs__"), v.reshape(n_chains, per, n_obs))
+                for k, v in arrays.items()
+            },
+            coords={
+                "chain": np.arange(n_chains),
+                "draw": np.arange(per),
+                "__obs__": np.arange(n_obs),
+            },
+        )
+    arr = simulate_predictive(
+        model.model_name,
+        theta_fn,
+        n_draws=n_draws,
+        p_outlier=p_fn if has_lapse else None,
+        lapse_rt=_lapse_range(model) if has_lapse else (0.0, 20.0),
+        deadline=deadline,
+        chunk_draws=chunk_draws,
+        seed=seed,
+        device=builder.device,
+        progress=progress,
+        **kwargs,
+    )
+    return to_inference_group(arr, n_chains=n_chains)
+
+
+def _seed(seed: int | None, what: str) -> int:
+    from simulators.rng import new_seed
+
+    if seed is None:
+        seed = new_seed()
+        log.info("%s: seed=%d", what, seed)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed: expected an integer in [0, 2**63), got {seed!r}")
+    return int(seed)
+
+
+def _check_draws(draws: Any, n_max: int | None) -> int:
+    top = "" if n_max is None else f", <= {n_max}"
+    if (
+        isinstance(draws, bool)
+        or not isinstance(draws, (int, np.integer))
+        or draws < 1
+        or (n_max is not None and draws > n_max)
+    ):
+        raise ValueError(f"draws: expected an integer >= 1{top}, got {draws!r}")
+    return int(draws)
+
+
 def posterior_predictive(
     model: Any,
     idata: Any,
     *,
     draws: int | None = None,
+    data: pd.DataFrame | None = None,
+    kind: str = "response",
     chunk_draws: int = 100,
     seed: int | None = None,
     deadline: Any = None,
     progress: bool = False,
     **kwargs: Any,
 ) -> Any:
-    """Posterior predictive group of a fitted :class:`hssm_torch.HSSM` (its own data).
+    """Posterior predictive group of a fitted :class:`hssm_torch.HSSM`, on its data or new data.
 
     θ for a chunk of draws comes from ``model.builder.theta`` on the posterior's site values,
     so only ``chunk_draws`` draws of ``(N, P)`` parameters exist at a time; lapses use
     ``model.builder.p_outlier_value`` and the lapse distribution's range (``model.lapse``,
-    a Uniform); ``deadline`` (default: ``model.censored_data.deadline`` when the model has
-    one) recodes predicted rts past it to ``-999.0``.
+    a Uniform); deadlines (the model's, or the new data's deadline column) recode predicted
+    rts past them to ``-999.0``.
+
+    With ``data``, the covariates are encoded with the fitted formulas (same categorical
+    levels and transforms; an unseen level of a fixed-effect categorical raises
+    ``ValueError``). Group levels seen when fitting use their fitted effects; levels never
+    seen (new participants) get, per posterior draw, effects drawn from the fitted group
+    distribution ``Normal(0, <group>_sigma)`` for every random-effects term, seeded by
+    ``seed`` (see :mod:`hssm_torch.newdata`).
 
     Parameters
     ----------
@@ -399,10 +566,16 @@ def posterior_predictive(
         With a ``posterior`` group from ``model.sample()`` / ``model.vi()``.
     draws : int, optional
         Use this many draws per chain (evenly spread; default all).
+    data : pandas.DataFrame, optional
+        New trials (covariates, group columns, the deadline column if the model has one;
+        ``rt`` / ``response`` are not needed). Default: the model's data.
+    kind : {"response", "parameters"}
+        Simulated ``"rt,response"`` or the per-trial parameter draws (one variable per
+        parameter; see :func:`predictive_from_values`).
     chunk_draws, seed, progress :
-        As :func:`simulate_predictive`.
+        As :func:`simulate_predictive`; ``seed`` also seeds the new-level effects.
     deadline : array, optional
-        ``(N,)`` deadlines overriding the model's.
+        ``(N,)`` deadlines overriding the model's / the data's.
     **kwargs :
         Passed to :func:`simulate_predictive` (``dt``, ``max_t``, ``method``...).
 
@@ -415,64 +588,142 @@ def posterior_predictive(
     Example
     -------
     >>> ds = posterior_predictive(model, idata, draws=100, seed=1)  # doctest: +SKIP
+    >>> ds = posterior_predictive(model, idata, data=new_df, seed=1)  # doctest: +SKIP
     """
     from types import SimpleNamespace
 
     from hssm_torch.inference import _sites_from_posterior
 
+    _check_kind(kind)
     post = idata.posterior
-    n_chains, n_all = post.sizes["chain"], post.sizes["draw"]
+    n_all = post.sizes["draw"]
     if draws is not None:
-        if (
-            isinstance(draws, bool)
-            or not isinstance(draws, (int, np.integer))
-            or not 1 <= draws <= n_all
-        ):
-            raise ValueError(f"draws: expected an integer in [1, {n_all}], got {draws!r}")
-        keep = np.unique(np.linspace(0, n_all - 1, int(draws)).round().astype(int))
+        draws = _check_draws(draws, n_all)
+        keep = np.unique(np.linspace(0, n_all - 1, draws).round().astype(int))
         post = post.isel(draw=keep)
     values = _sites_from_posterior(model, SimpleNamespace(posterior=post))
-    n_draws = post.sizes["chain"] * post.sizes["draw"]
-    builder = model.builder
+    seed = _seed(seed, "posterior predictive")
+    tensors = None
+    if data is not None:
+        from hssm_torch.newdata import prepare_new_data, with_new_level_effects
 
-    def chunk(vals: dict, i: int, j: int) -> dict:
-        return {k: v[i:j] for k, v in vals.items()}
-
-    def theta_fn(i: int, j: int) -> torch.Tensor:
-        with torch.no_grad():
-            return builder.theta(chunk(values, i, j))
-
-    p_fn = None
-    lapse_rt = (0.0, 20.0)
-    if getattr(model, "p_outlier", None) is not None:
-
-        def p_fn(i: int, j: int) -> torch.Tensor:
-            with torch.no_grad():
-                return builder.p_outlier_value(chunk(values, i, j))
-
-        lapse = getattr(model, "lapse", None)
-        lo, hi = getattr(lapse, "low", None), getattr(lapse, "high", None)
-        if lo is None or hi is None:
-            raise ValueError(
-                f"lapse: predictive lapses are uniform over an rt range; got "
-                f"{type(lapse).__name__} (use a Uniform lapse distribution)"
-            )
-        lapse_rt = (float(lo), float(hi))
-    if deadline is None:
+        new = prepare_new_data(model, data)
+        values = with_new_level_effects(model, values, new, seed)
+        tensors = new.encoded.tensors
+        if deadline is None:
+            deadline = new.deadline
+    elif deadline is None:
         cd = getattr(model, "censored_data", None)
         deadline = None if cd is None else cd.deadline
-    arr = simulate_predictive(
-        model.model_name,
-        theta_fn,
-        n_draws=n_draws,
-        p_outlier=p_fn,
-        lapse_rt=lapse_rt,
+    ds = predictive_from_values(
+        model,
+        values,
+        n_chains=post.sizes["chain"],
+        tensors=tensors,
         deadline=deadline,
+        kind=kind,
         chunk_draws=chunk_draws,
         seed=seed,
-        device=builder.device,
         progress=progress,
         **kwargs,
     )
-    ds = to_inference_group(arr, n_chains=n_chains)
     return ds.assign_coords(chain=post.chain.values, draw=post.draw.values)
+
+
+def prior_predictive(
+    model: Any,
+    *,
+    draws: int = 500,
+    data: pd.DataFrame | None = None,
+    kind: str = "response",
+    chunk_draws: int = 100,
+    seed: int | None = None,
+    progress: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """Prior and prior predictive of an :class:`hssm_torch.HSSM` through the simulators.
+
+    Draws every latent site of the model from its prior (coefficients, group sigmas and
+    offsets, ``p_outlier`` when it is a prior or a regression), computes per-trial θ with
+    the model's formulas and links, and simulates one ``(rt, response)`` per (draw, trial)
+    with lapses and deadline recoding, ``chunk_draws`` draws at a time (as
+    :func:`posterior_predictive`).
+
+    Parameters
+    ----------
+    model : HSSM
+    draws : int
+        Prior draws (one chain).
+    data : pandas.DataFrame, optional
+        Trials to predict (default: the model's data). Group levels not in the model's
+        data get effects drawn from ``Normal(0, <group>_sigma)`` of each prior draw.
+    kind : {"response", "parameters"}
+        As :func:`posterior_predictive`.
+    chunk_draws, progress, **kwargs :
+        As :func:`simulate_predictive`.
+    seed : int, optional
+        Seeds the prior draws, the new-level effects and the simulation.
+
+    Returns
+    -------
+    arviz.InferenceData
+        ``prior`` (the model's variables, Bambi names, dims and coords as the posterior),
+        ``prior_predictive`` (as ``posterior_predictive``) and, when the predicted trials
+        have observations (the model's data), ``observed_data``.
+
+    Example
+    -------
+    >>> pri = prior_predictive(model, draws=200, seed=1)                  # doctest: +SKIP
+    >>> pri.prior_predictive["rt,response"].shape                         # doctest: +SKIP
+    (1, 200, 500, 2)
+    """
+    import arviz as az
+    import xarray as xr
+
+    from hssm_torch.inference import _dims_and_coords, _posterior_arrays
+    from hssm_torch.newdata import (
+        PRIOR_STREAM,
+        derive_seed,
+        prepare_new_data,
+        with_new_level_effects,
+    )
+
+    draws = _check_draws(draws, None)
+    seed = _seed(seed, "prior predictive")
+    values = model.builder.sample_prior(draws, derive_seed(seed, PRIOR_STREAM))
+    prior_vars = _posterior_arrays(model, values)
+    dims, coords = _dims_and_coords(model)
+    dims.pop("rt,response", None)
+    coords.pop("__obs__", None)
+    prior = az.from_dict(
+        prior={k: v[None] for k, v in prior_vars.items()}, dims=dims, coords=coords
+    ).prior
+    tensors, obs, deadline = None, None, None
+    if data is not None:
+        new = prepare_new_data(model, data)
+        values = with_new_level_effects(model, values, new, seed)
+        tensors, deadline = new.encoded.tensors, new.deadline
+    else:
+        obs = model.builder.obs.detach().cpu().numpy()
+        cd = getattr(model, "censored_data", None)
+        deadline = None if cd is None else cd.deadline
+    pp = predictive_from_values(
+        model,
+        values,
+        n_chains=1,
+        n_draws=draws,
+        tensors=tensors,
+        deadline=deadline,
+        kind=kind,
+        chunk_draws=chunk_draws,
+        seed=seed,
+        progress=progress,
+        **kwargs,
+    )
+    groups = {"prior": prior, "prior_predictive": pp}
+    if obs is not None:
+        groups["observed_data"] = xr.Dataset(
+            {"rt,response": (("__obs__", "rt,response_dim"), obs)},
+            coords={"__obs__": np.arange(obs.shape[0]), "rt,response_dim": ["rt", "response"]},
+        )
+    return az.InferenceData(**groups)

@@ -125,4 +125,15 @@ def test_encode_new_data_like_training(df):
     unseen = new.assign(participant_id=99)
     with pytest.raises(ValueError, match="levels not seen"):
         d.encode(unseen)
-    assert (d.encode(unseen, allow_new_levels=True).groups[0].codes == -1).all()
+    # unseen group levels are appended after the fitted ones (their effects are drawn)
+    g = d.encode(unseen, allow_new_levels=True).groups[0]
+    assert g.new_levels == ("99",) and (g.codes == len(g.levels)).all()
+    with pytest.raises(ValueError, match=r"column 'cond' has level\(s\) \['zz'\]"):
+        d.encode(new.assign(cond="zz"))
+
+
+def test_encode_keeps_stateful_transforms(df):
+    """center(x) uses the training mean on new data (formulaic's ModelSpec state)."""
+    d = build_design(parse_formula("v ~ 1 + center(x)", "v"), df)
+    new = pd.DataFrame({"x": [float(df["x"].mean()) + 1.0]})
+    np.testing.assert_allclose(d.encode(new).X, [[1.0, 1.0]])

@@ -71,7 +71,7 @@ def test_sweep_runs_one_job_per_value(tmp_path, csv):
             "sampler=svi",
             "sampler.steps=5,10",
             "sampler.draws=5",
-            "plots=false",
+            "plots.enabled=false",
             f"hydra.sweep.dir={sweep}",
         ],
         tmp_path,
@@ -79,6 +79,52 @@ def test_sweep_runs_one_job_per_value(tmp_path, csv):
     for job in ("0", "1"):
         assert (sweep / job / "model" / "vi.nc").is_file()
         assert (sweep / job / "summary.csv").is_file()
+
+
+def test_run_folder_plots_are_valid_pngs(tmp_path, csv):
+    """SVI fit (fast) with plots: trace, forest, predictive and quantile-probability PNGs,
+    read back as images of a real size with more than one colour; the saved InferenceData
+    holds the posterior predictive behind them (5 draws x 30 trials)."""
+    import arviz as az
+    import matplotlib.image as mpimg
+
+    from hssm_torch.fit import PLOT_FILES
+
+    run_dir = tmp_path / "run"
+    _run(
+        [
+            f"data.path={csv}",
+            "model=ddm_regression",
+            "sampler=svi",
+            "sampler.steps=20",
+            "sampler.draws=10",
+            "plots.predictive_draws=5",
+            f"hydra.run.dir={run_dir}",
+        ],
+        tmp_path,
+    )
+    for name in PLOT_FILES:
+        path = run_dir / name
+        assert path.is_file(), name
+        assert path.stat().st_size > 5000, (name, path.stat().st_size)
+        img = mpimg.imread(path)
+        assert img.ndim == 3 and img.shape[0] >= 200 and img.shape[1] >= 200, (name, img.shape)
+        assert img.shape[2] in (3, 4)
+        assert float(img[..., :3].std()) > 0.01, name  # not a blank canvas
+    assert not list(run_dir.glob(".*.tmp"))
+    saved = az.from_netcdf(run_dir / "model" / "vi.nc")
+    assert saved.posterior_predictive["rt,response"].shape == (1, 5, 30, 2)
+
+
+def test_plot_settings_are_checked():
+    from hssm_torch.fit import plot_settings
+
+    assert plot_settings({"enabled": True, "predictive_draws": 7}) == (True, 7)
+    assert plot_settings(False) == (False, 100)
+    with pytest.raises(ValueError, match="plots.predictive_draws"):
+        plot_settings({"enabled": True, "predictive_draws": 0})
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['draws'\]"):
+        plot_settings({"draws": 3})
 
 
 def test_missing_data_file_is_named(tmp_path):

@@ -40,6 +40,16 @@ def test_shipped_network_loads_with_figures_and_preset(model, kind):
     assert x.shape[1] == width
     out = net(x)
     assert out.shape == (1, 1) and torch.isfinite(out).all()
+    # and at the centre of the sidecar's training box (registry order)
+    assert set(info["training_box"]) == set(spec.param_names)
+    centre = [sum(info["training_box"][name]) / 2 for name in spec.param_names]
+    xc = torch.tensor([centre], dtype=torch.float32)
+    if kind == "lan":  # rt 1 s after the non-decision time (when the model has one)
+        t = centre[spec.param_names.index("t")] if "t" in spec.param_names else 0.0
+        xc = torch.cat([xc, torch.tensor([[t + 1.0, float(spec.choices[-1])]])], dim=1)
+    elif kind == "opn":
+        xc = torch.cat([xc, torch.tensor([[1.0]])], dim=1)
+    assert torch.isfinite(net(xc)).all()
     if kind != "lan":
         assert float(out) <= 0.0  # log-probability
 

@@ -144,7 +144,7 @@ def prepare_new_data(model: Any, data: pd.DataFrame, *, observations: bool = Fal
                 f"data: the model was fitted with deadline column {args.deadline_name!r}; new "
                 f"data need it too (columns: {list(df.columns)})"
             )
-        deadline = pd.to_numeric(df[args.deadline_name], errors="coerce").to_numpy(float)
+        deadline = np.array(pd.to_numeric(df[args.deadline_name], errors="coerce"), dtype=float)
         bad = ~np.isfinite(deadline) | (deadline <= 0)
         if bad.any():
             i = int(np.argmax(bad))

@@ -76,7 +76,7 @@ def _as_chunk(x: Any, start: int, stop: int, dtype, device) -> torch.Tensor:
         got = x(start, stop)
     else:
         got = x[start:stop]
-    t = torch.as_tensor(np.asarray(got) if not isinstance(got, torch.Tensor) else got)
+    t = torch.as_tensor(np.array(got) if not isinstance(got, torch.Tensor) else got)
     return t.detach().to(dtype=dtype, device=device)
 
 
@@ -234,7 +234,7 @@ def simulate_predictive(
         raise ValueError(f"out: expected shape {(n_draws, n_trials, 2)}, got {out.shape}")
     dl = None
     if deadline is not None:
-        dl = torch.as_tensor(np.asarray(deadline, dtype=np.float64), device=device).to(dtype)
+        dl = torch.as_tensor(np.array(deadline, dtype=np.float64), device=device).to(dtype)
         if dl.shape != (n_trials,):
             raise ValueError(f"deadline: expected shape ({n_trials},), got {tuple(dl.shape)}")
     codes = torch.tensor(spec.choices, dtype=dtype, device=device)
@@ -308,7 +308,7 @@ def _p_chunk(p: Any, start: int, stop: int, n_draws: int, dtype, device) -> torc
     """The lapse probabilities of draws ``start:stop``: (S, ·) arrays are sliced by draw."""
     if callable(p):
         return _as_chunk(p, start, stop, dtype, device)
-    t = torch.as_tensor(p if isinstance(p, torch.Tensor) else np.asarray(p, dtype=np.float64))
+    t = torch.as_tensor(p if isinstance(p, torch.Tensor) else np.array(p, dtype=np.float64))
     t = t.detach().to(dtype=dtype, device=device)
     if t.dim() == 2 and t.shape[0] == n_draws and n_draws > 1:
         t = t[start:stop]

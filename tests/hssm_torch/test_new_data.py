@@ -495,3 +495,73 @@ def test_az_compare_ranks_held_out_log_likelihoods():
     assert list(table.index) == ["with_x", "intercept"]
     assert table.loc["intercept", "elpd_diff"] > 4 * table.loc["intercept", "dse"]
     assert np.isfinite(az.waic(ll1).elpd_waic)
+
+
+def test_centred_parametrisation_prior_and_new_levels():
+    """noncentered=False: the centred group site is drawn from Normal(0, sigma) of each prior
+    draw, and new levels get Normal(0, sigma) effects too (sd within 4 s.e.)."""
+    m = _regression_model(noncentered=False)
+    assert [s.name for s in m.builder.sites if s.dist is None] == ["v_1|participant_id"]
+    pri = m.sample_prior_predictive(draws=3000, seed=2, kind="parameters", progress=False)
+    z = (pri.prior["v_1|participant_id"] / pri.prior["v_1|participant_id_sigma"]).values.ravel()
+    assert abs(z.std() - 1.0) < 4 / math.sqrt(2 * z.size)
+    new = pd.DataFrame({"x": 0.0, "participant_id": np.arange(100, 300)})
+    pp = m.sample_posterior_predictive(
+        _regression_posterior(chains=1, draws=200),
+        data=new,
+        kind="parameters",
+        seed=5,
+        progress=False,
+        inplace=False,
+    )
+    eff = pp.posterior_predictive["v"].values - 0.5
+    assert abs(eff.std() - 0.3) < 4 * 0.3 / math.sqrt(2 * eff.size)
+
+
+def test_predictions_on_new_data_use_its_deadline_column():
+    """Deadline model: new rows with a 0.7 s deadline are omitted (-999) at the rate of the
+    DDM survival at 0.7 s (4 s.e.); a missing deadline column is named."""
+    df = _ddm_df(40).assign(deadline=2.0)
+    m = HSSM(df, "ddm", deadline=True)
+    idata = _const_posterior(dict(zip(("v", "a", "z", "t"), TRUE)), chains=1, draws=100)
+    new = pd.DataFrame({"deadline": np.full(50, 0.7)})
+    pred = m.sample_posterior_predictive(idata, data=new, seed=3, progress=False, inplace=False)
+    x = pred.posterior_predictive["rt,response"].values.reshape(-1, 2)
+    surv = float(
+        ddm_log_survival(torch.tensor(0.7, dtype=F64), torch.tensor(TRUE, dtype=F64)).exp()
+    )
+    got = (x[:, 0] == -999.0).mean()
+    assert abs(got - surv) < 4 * math.sqrt(surv * (1 - surv) / len(x))
+    with pytest.raises(ValueError, match="deadline column 'deadline'"):
+        m.sample_posterior_predictive(idata, data=new.rename(columns={"deadline": "dl"}))
+
+
+@pytest.mark.gpu
+def test_new_data_on_cuda_matches_cpu_parameters_and_choice_probability():
+    """The same seeded new-participant effects on CUDA as on CPU (CPU generator); the prior
+    predictive on CUDA reproduces the DDM's choice probability (4 s.e.)."""
+    idata = _regression_posterior(chains=1, draws=100)
+    new = pd.DataFrame({"x": np.linspace(-1, 1, 30), "participant_id": [1, 77, 78] * 10})
+    out = {}
+    for dev in ("cpu", "cuda"):
+        m = _regression_model(device=dev)
+        pp = m.sample_posterior_predictive(
+            idata, data=new, kind="parameters", seed=4, progress=False, inplace=False
+        )
+        out[dev] = pp.posterior_predictive["v"].values
+    np.testing.assert_allclose(out["cuda"], out["cpu"], rtol=1e-12, atol=1e-12)
+    fixed = [{"name": n, "prior": v} for n, v in zip(("v", "a", "z", "t"), TRUE)]
+    m = HSSM(
+        _ddm_df(50),
+        "ddm",
+        include=fixed[:3]
+        + [{"name": "t", "prior": {"name": "Uniform", "lower": 0.29, "upper": 0.31}}],
+        device="cuda",
+    )
+    x = (
+        m.sample_prior_predictive(draws=200, seed=1, progress=False)
+        .prior_predictive["rt,response"]
+        .values.reshape(-1, 2)
+    )
+    p_up = _p_upper(TRUE)
+    assert abs((x[:, 1] == 1).mean() - p_up) < 4 * math.sqrt(p_up * (1 - p_up) / len(x))

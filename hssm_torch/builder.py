@@ -336,7 +336,8 @@ class ModelBuilder:
             tensors[p.name] = t
         for p in [*self.params, *([self.p_outlier] if self.p_outlier is not None else [])]:
             if p.kind != "regression":  # no covariates; "X" (N, 0) carries the row count
-                tensors[p.name] = {"X": torch.zeros((n_obs, 0), dtype=self.dtype, device=self.device)}
+                empty = torch.zeros((n_obs, 0), dtype=self.dtype, device=self.device)
+                tensors[p.name] = {"X": empty}
         return EncodedData(tensors, designs, new_levels, n_obs)
 
     def new_level_effects(

@@ -758,10 +758,11 @@ class HSSM:
             progress=progress,
         )
         if data is None and self.traces is not None:
+            new = {g: getattr(out, g) for g in ("prior", "prior_predictive") if g in out.groups()}
             for g in ("prior", "prior_predictive"):
                 if g in self.traces.groups():
                     delattr(self.traces, g)
-            self.traces.add_groups(prior=out.prior, prior_predictive=out.prior_predictive)
+            self.traces.add_groups(**new)
         return out
 
     def log_likelihood(

@@ -292,9 +292,9 @@ def held_out_log_likelihood(
             sub = {k: v[i:j] for k, v in values.items()}
             theta = builder.theta(sub, new.encoded.tensors)
             p = builder.p_outlier_value(sub, new.encoded.tensors)
-            if not values:
-                theta = theta.unsqueeze(0).expand(j - i, *theta.shape)
-                p = None if p is None else p.unsqueeze(0).expand(j - i, *p.shape)
+            if not values:  # every parameter fixed: one evaluation serves every draw
+                theta = theta.unsqueeze(0)
+                p = None if p is None else p.unsqueeze(0)
             common = {
                 "model": model.model_name,
                 "choices": model.choices,
@@ -305,7 +305,8 @@ def held_out_log_likelihood(
                 dist = CensoredSSMDistribution(theta, new.censored, **common)
             else:
                 dist = SSMDistribution(theta, model._loglik, **common)
-            out[i:j] = dist.log_prob(new.obs).detach().cpu().numpy()
+            lp = dist.log_prob(new.obs)
+            out[i:j] = lp.expand(j - i, new.n_obs).detach().cpu().numpy()
     obs_idx = np.arange(new.n_obs)
     ll = xr.Dataset(
         {"rt,response": (("chain", "draw", "__obs__"), out.reshape(n_chains, n_per, -1))},

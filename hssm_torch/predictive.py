@@ -619,6 +619,7 @@ def posterior_predictive(
         model,
         values,
         n_chains=post.sizes["chain"],
+        n_draws=post.sizes["chain"] * post.sizes["draw"],
         tensors=tensors,
         deadline=deadline,
         kind=kind,
@@ -667,9 +668,10 @@ def prior_predictive(
     Returns
     -------
     arviz.InferenceData
-        ``prior`` (the model's variables, Bambi names, dims and coords as the posterior),
-        ``prior_predictive`` (as ``posterior_predictive``) and, when the predicted trials
-        have observations (the model's data), ``observed_data``.
+        ``prior`` (the model's variables, Bambi names, dims and coords as the posterior;
+        absent when every parameter is fixed), ``prior_predictive`` (as
+        ``posterior_predictive``) and, when the predicted trials have observations (the
+        model's data), ``observed_data``.
 
     Example
     -------
@@ -695,9 +697,11 @@ def prior_predictive(
     dims, coords = _dims_and_coords(model)
     dims.pop("rt,response", None)
     coords.pop("__obs__", None)
-    prior = az.from_dict(
-        prior={k: v[None] for k, v in prior_vars.items()}, dims=dims, coords=coords
-    ).prior
+    groups: dict[str, Any] = {}
+    if prior_vars:  # (every parameter fixed: no latent variable, no prior group)
+        groups["prior"] = az.from_dict(
+            prior={k: v[None] for k, v in prior_vars.items()}, dims=dims, coords=coords
+        ).prior
     tensors, obs, deadline = None, None, None
     if data is not None:
         new = prepare_new_data(model, data)
@@ -720,7 +724,7 @@ def prior_predictive(
         progress=progress,
         **kwargs,
     )
-    groups = {"prior": prior, "prior_predictive": pp}
+    groups["prior_predictive"] = pp
     if obs is not None:
         groups["observed_data"] = xr.Dataset(
             {"rt,response": (("__obs__", "rt,response_dim"), obs)},

@@ -304,8 +304,7 @@ class ParamDesign:
                 if not allow_new_levels:
                     shown = sorted(set(unseen))[:5]
                     raise ValueError(
-                        f"data: column(s) {g.factor!r} hold levels not seen when fitting: "
-                        f"{shown}"
+                        f"data: column(s) {g.factor!r} hold levels not seen when fitting: {shown}"
                     )
                 sub = data.loc[[lbl not in index for lbl in labels]]
                 new_levels = _level_order(sub, g.factor.split(":"), unseen)

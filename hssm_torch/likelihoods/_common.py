@@ -73,7 +73,8 @@ def as_inputs(
     ValueError
         If ``theta``'s last dimension is not one of ``n_params``.
     """
-    theta = torch.as_tensor(theta)
+    if not isinstance(theta, torch.Tensor):
+        theta = torch.as_tensor(theta)
     if not theta.is_floating_point():
         theta = theta.to(torch.get_default_dtype())
     allowed = (n_params,) if isinstance(n_params, int) else tuple(n_params)
@@ -83,8 +84,15 @@ def as_inputs(
             f"theta for model {model!r} must have shape (..., P) with P in {list(allowed)} "
             f"(parameters in registry order), got shape {shape}"
         )
-    rt = torch.as_tensor(rt, dtype=theta.dtype, device=theta.device)
-    response = torch.as_tensor(response, device=theta.device)
+    # .to on tensors (a no-op when nothing changes; traceable), as_tensor on anything else
+    if isinstance(rt, torch.Tensor):
+        rt = rt.to(dtype=theta.dtype, device=theta.device)
+    else:
+        rt = torch.as_tensor(rt, dtype=theta.dtype, device=theta.device)
+    if isinstance(response, torch.Tensor):
+        response = response.to(device=theta.device)
+    else:
+        response = torch.as_tensor(response, device=theta.device)
     if response.is_floating_point() and response.dtype != theta.dtype:
         response = response.to(theta.dtype)
     batch = torch.broadcast_shapes(rt.shape, response.shape, theta.shape[:-1])

@@ -73,7 +73,8 @@ def _const_posterior(values: dict, chains=2, draws=50) -> az.InferenceData:
 
 def test_prior_predictive_matches_closed_form_and_independent_simulation():
     """Narrow prior on a, the rest fixed: 300 draws x 20 trials vs the DDM's choice
-    probability (4 s.e.) and vs 6000 trials simulated directly (two-sample KS, alpha 0.001)."""
+    probability (4 s.e.), its closed-form rt CDF (KS) and 6000 trials simulated directly
+    (two-sample KS per response, alpha 0.001)."""
     m = HSSM(
         _ddm_df(20),
         "ddm",
@@ -94,6 +95,13 @@ def test_prior_predictive_matches_closed_form_and_independent_simulation():
     x = da.values.reshape(-1, 2)
     p_up = _p_upper(TRUE)
     assert abs((x[:, 1] == 1).mean() - p_up) < 4 * math.sqrt(p_up * (1 - p_up) / len(x))
+    # the rt distribution against the closed-form CDF (one-sample KS, alpha 0.001)
+    rts = np.sort(x[:, 0])
+    th = torch.tensor(TRUE, dtype=F64).expand(len(rts), 4)
+    cdf = 1.0 - ddm_log_survival(torch.tensor(rts, dtype=F64), th).exp().numpy()
+    i = np.arange(1, len(rts) + 1)
+    ks = max((i / len(rts) - cdf).max(), (cdf - (i - 1) / len(rts)).max())
+    assert ks < 1.95 / math.sqrt(len(rts))
     ref = simulate("ddm", torch.tensor([TRUE]), len(x), seed=99)
     for r in (1, -1):
         a, b = x[x[:, 1] == r, 0], ref.rt[0].numpy()[ref.response[0].numpy() == r]

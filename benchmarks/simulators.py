@@ -2,7 +2,8 @@
 
 Cases: ddm, angle, weibull, levy, ornstein, full_ddm, race_no_bias_3, lba2, each at
 (a) one parameter set x 100,000 trials and (b) 1,000 parameter sets x 1,000 trials, dt = 1e-3,
-max_t = 20, on CPU (and CUDA when present), with torch set to 1 and to 2 threads.  Every case
+max_t = 20, on CPU (and CUDA when present), with torch set to 1 thread (``--threads 1,2`` adds
+2 threads).  Every case
 runs in its own subprocess so its peak memory (``ru_maxrss``; ``torch.cuda.max_memory_allocated``
 on GPU) is its own.  When ``PEER_PYTHON`` points at an interpreter with ssm-simulators, the same
 cases run there (``n_threads=1``, ``return_option="minimal"``) and the ratio is printed.
@@ -13,9 +14,14 @@ else the registry defaults; (b) 1,000 sets uniform in the middle half of the reg
 
 Usage::
 
-    python benchmarks/simulators.py                 # full run, JSON to benchmarks/results/
-    python benchmarks/simulators.py --batched-trials 200   # 1,000 sets x 200 trials
-    python benchmarks/simulators.py --models ddm,lba2 --threads 1
+    PEER_PYTHON=/root/peer-venv/bin/python python benchmarks/simulators.py   # full run
+    python benchmarks/simulators.py --batched-trials 200   # 1,000 sets x 200 trials (quicker)
+    python benchmarks/simulators.py --models ddm,lba2 --settings single
+
+The full run (both libraries, 1,000 x 1,000 for every model) takes about 25-40 minutes on
+the shared 2-core machine: ssm-simulators needs 1-6 minutes per Euler-type model for the
+batched case, and so do we.  Results are merged into the JSON after every case (rows of
+cases not re-run are kept), with the load average before each measurement.
 """
 
 from __future__ import annotations
@@ -127,7 +133,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--models", default=",".join(MODELS))
-    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--threads", default="1")
     ap.add_argument("--single-trials", type=int, default=100_000)
     ap.add_argument("--batched-sets", type=int, default=1000)
     ap.add_argument("--batched-trials", type=int, default=1000)
@@ -165,8 +171,10 @@ def main() -> None:
                 theta_file = tmp / f"{model}_{n_sets}.npy"
                 np.save(theta_file, _theta_matrix(model, n_sets))
                 case = {"model": model, "n_trials": n_trials, "theta_file": str(theta_file)}
-                env = {**os.environ, "OMP_NUM_THREADS": "1"}
+                env = {**os.environ, "OMP_NUM_THREADS": "1", "JAX_PLATFORMS": "cpu"}
+                load = os.getloadavg()[0]
                 r = _run_child([peer, "-c", PEER_SCRIPT, json.dumps(case)], env=env)
+                r["load_avg_1min_before"] = load
                 row["ssm"] = r
                 if "wall_s" in r:
                     print(
@@ -186,8 +194,9 @@ def main() -> None:
                         "device": device,
                     }
                     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+                    load = os.getloadavg()[0]
                     r = _run_child([sys.executable, __file__, "--child", json.dumps(case)], env=env)
-                    r.update(device=device, threads=threads)
+                    r.update(device=device, threads=threads, load_avg_1min_before=load)
                     row["ours"].append(r)
                     if "wall_s" not in r:
                         print(f"{model:15s} {setting:8s} hssm-torch {device} failed: {r['error']}")
@@ -206,7 +215,14 @@ def main() -> None:
                         flush=True,
                     )
             results.append(row)
-    out = Path(args.output)
+            _write(Path(args.output), results, settings, fresh=args.fresh)
+    print(f"wrote {args.output}")
+
+
+def _write(out: Path, results: list, settings: dict, *, fresh: bool) -> None:
+    """Merge this run's rows into the JSON (temp file + rename)."""
+    import torch
+
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {
         "settings": {k: list(v) for k, v in settings.items()},
@@ -216,18 +232,16 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "load_avg_at_end": os.getloadavg(),
     }
-    if out.exists() and not args.fresh:
+    rows = list(results)
+    if out.exists() and not fresh:
         # keep earlier rows for (model, setting) pairs this run did not measure
-        done = {(r["model"], r["setting"]) for r in results}
+        done = {(r["model"], r["setting"]) for r in rows}
         old = json.loads(out.read_text())
-        results = [
-            r for r in old.get("results", []) if (r["model"], r["setting"]) not in done
-        ] + results
+        rows = [r for r in old.get("results", []) if (r["model"], r["setting"]) not in done] + rows
         meta = {**old.get("meta", {}), **meta}
     tmp_out = out.with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+    tmp_out.write_text(json.dumps({"meta": meta, "results": rows}, indent=1))
     tmp_out.replace(out)
-    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import torch
 
 from simulators.rng import normal_block, stream_keys, uniform, uniform_block
 
-__all__ = ["diffuse_1d", "levy_block", "race_blocked", "step_loop"]
+__all__ = ["diffuse_1d", "levy_block", "race_blocked", "step_loop", "time_independent"]
 
 RowData = dict[str, torch.Tensor]
 TimeFn = Callable[[torch.Tensor, RowData], torch.Tensor]
@@ -98,6 +98,105 @@ def _bridge_crossings(rows, path, b_all, up, lo, cross, step0, dt):
         lo[rv, jv] = ~is_up
 
 
+# CPU: a block is processed in slices of about SLICE_ELEMENTS (rows x steps) so that its
+# temporaries stay in the core's cache (a block over all rows of a 131,072-trial chunk is
+# 32 MB per tensor and memory-bound).  Other devices take the whole block at once.
+SLICE_ELEMENTS = 1 << 18
+
+
+def _slices(m: int, block: int, device: torch.device) -> list[tuple[int, int]]:
+    if device.type != "cpu":
+        return [(0, m)]
+    s = max(1, SLICE_ELEMENTS // block)
+    return [(i, min(i + s, m)) for i in range(0, m, s)]
+
+
+def time_independent(fn: TimeFn) -> TimeFn:
+    """Mark a boundary/drift function that ignores its time argument (it may receive None).
+
+    The engines then skip building the block's time grid.
+    """
+    fn.time_independent = True
+    return fn
+
+
+def _time_grid(step0: torch.Tensor, ar: torch.Tensor, dtype, dt: float) -> torch.Tensor:
+    """Times ``(step0 + j) dt`` of a block's grid points: ``(S, K+1)``, or ``(1, K+1)`` when
+    all rows are at the same step (rows advance in lockstep unless they started apart)."""
+    if step0.shape[0] > 1 and bool((step0 == step0[0]).all()):
+        step0 = step0[:1]
+    return (step0.unsqueeze(-1) + ar).to(dtype) * dt
+
+
+def _block_1d(sl, ar, *, boundary, drift, timed, n_steps, dt, bridge, noise, leak):
+    """One block of :func:`diffuse_1d` for a slice of rows; returns (hit rows, end, side)."""
+    dtype = sl["y"].dtype
+    block = ar.shape[0] - 1
+    step0 = sl["step"]
+    t = _time_grid(step0, ar, dtype, dt) if timed else None  # (S or 1, K+1)
+    mu = drift(t[:, :-1] if timed else None, sl)
+    if noise == "gauss":
+        inc = normal_block(sl["k1"], sl["k2"], step0, block, dtype)
+        inc *= math.sqrt(dt)
+    else:
+        inc = levy_block(sl["k1"], sl["k2"], step0, block, sl["alpha"], dtype)
+        inc *= torch.exp(math.log(dt) / sl["alpha"]).unsqueeze(-1)
+    inc += mu * dt
+    y0 = sl["y"]
+    if leak is None:
+        path = torch.cumsum(inc, dim=1, out=inc)
+        path += y0.unsqueeze(-1)
+    else:
+        log_c = torch.log1p(-sl[leak] * dt).unsqueeze(-1)
+        grow = torch.exp(log_c * ar[1:])  # c^(j+1), j = 0..K-1
+        inc /= grow
+        path = torch.cumsum(inc, dim=1, out=inc)
+        path += y0.unsqueeze(-1)
+        path *= grow
+    b_all = boundary(t, sl)  # (S or 1, K+1) or (S, 1)
+    b_all = b_all.expand(step0.shape[0], -1)
+    b = b_all[:, 1:] if b_all.shape[-1] > 1 else b_all
+    # |y| > b  <=>  y > b or y < -b: one reduction finds the rows that may end in this block
+    dist = path.abs()
+    dist -= b
+    dmax = dist.amax(dim=1)
+    if bridge:
+        thr = BRIDGE_WINDOW * math.sqrt(dt)
+        cand = (dmax > -thr) | ((y0.abs() - b_all[:, 0]) > -thr)
+    else:
+        cand = dmax > 0
+    res = None
+    if bool(cand.any()):
+        ci = cand.nonzero().squeeze(-1)
+        pc = path.index_select(0, ci)
+        bc_all = b_all.index_select(0, ci).expand(-1, block + 1)
+        bc = bc_all[:, 1:]
+        up = pc > bc
+        lo = pc < -bc
+        cross = up | lo
+        s0 = step0.index_select(0, ci)
+        if bridge:
+            sub = {"y": y0.index_select(0, ci), "k1": sl["k1"].index_select(0, ci)}
+            sub["k2"] = sl["k2"].index_select(0, ci)
+            _bridge_crossings(sub, pc, bc_all, up, lo, cross, s0, dt)
+        if int(s0.max()) + block > n_steps:
+            cross &= (s0.unsqueeze(-1) + ar[1:]) <= n_steps
+        j = torch.argmax(cross.view(torch.uint8), dim=1, keepdim=True)
+        hit = cross.gather(1, j).squeeze(1)
+        if bool(hit.any()):
+            hi = hit.nonzero().squeeze(-1)
+            jj = j.index_select(0, hi)
+            up_j = up.index_select(0, hi).gather(1, jj).squeeze(1)
+            lo_j = lo.index_select(0, hi).gather(1, jj).squeeze(1)
+            y_j = pc.index_select(0, hi).gather(1, jj).squeeze(1)
+            # Collapsed bounds (b <= 0) flag both sides: the particle's sign decides.
+            both = up_j & lo_j
+            side = torch.where(both, torch.where(y_j >= 0, 1, -1), torch.where(up_j, 1, -1))
+            res = (ci.index_select(0, hi), s0.index_select(0, hi) + jj.squeeze(1) + 1, side)
+    y0.copy_(path[:, -1])
+    return res
+
+
 def diffuse_1d(
     rows: RowData,
     *,
@@ -122,7 +221,8 @@ def diffuse_1d(
         whatever ``boundary``/``drift`` read.
     boundary, drift:
         ``fn(t, rows) -> Tensor`` broadcastable to ``(M, K)`` for a time grid ``t`` of shape
-        ``(M, K)``: boundary height and total drift.
+        ``(M, K)``: boundary height and total drift.  Functions marked with
+        :func:`time_independent` receive ``t=None``.
     n_steps:
         Last step index a trial may end on (``round(max_t / dt)``).
     method:
@@ -143,65 +243,40 @@ def diffuse_1d(
     and ``side`` (+1 upper, -1 lower).  Rows not listed did not finish.
     """
     device = rows["y"].device
-    dtype = rows["y"].dtype
     rows = dict(rows)
     rows["k1"], rows["k2"] = stream_keys(rows["k1"], rows["k2"], stream)
-    sqrt_dt = math.sqrt(dt)
+    rows["y"] = rows["y"].clone()  # updated in place, slice by slice
+    timed = not (
+        getattr(boundary, "time_independent", False) and getattr(drift, "time_independent", False)
+    )
     ar = torch.arange(block + 1, device=device)
     out_row, out_end, out_side = [], [], []
-    bridge = method == "bridge"
+    opts = {
+        "boundary": boundary,
+        "drift": drift,
+        "timed": timed,
+        "n_steps": n_steps,
+        "dt": dt,
+        "bridge": method == "bridge",
+        "noise": noise,
+        "leak": leak,
+    }
     while rows["y"].shape[0] > 0:
-        step0 = rows["step"]
-        tidx = step0.unsqueeze(-1) + ar  # (M, K+1): times of the block's grid points
-        t = tidx.to(dtype) * dt
-        mu = drift(t[:, :-1], rows)
-        if noise == "gauss":
-            inc = normal_block(rows["k1"], rows["k2"], step0, block, dtype)
-            inc *= sqrt_dt
-        else:
-            inc = levy_block(rows["k1"], rows["k2"], step0, block, rows["alpha"], dtype)
-            inc *= torch.exp(math.log(dt) / rows["alpha"]).unsqueeze(-1)
-        inc += mu * dt
-        y0 = rows["y"].unsqueeze(-1)
-        if leak is None:
-            path = torch.cumsum(inc, dim=1, out=inc)
-            path += y0
-        else:
-            log_c = torch.log1p(-rows[leak] * dt).unsqueeze(-1)
-            grow = torch.exp(log_c * ar[1:])  # c^(j+1), j = 0..K-1
-            inc /= grow
-            path = torch.cumsum(inc, dim=1, out=inc)
-            path += y0
-            path *= grow
-        b_all = boundary(t, rows)
-        if b_all.shape[-1] == 1:
-            b_all = b_all.expand(-1, block + 1)
-        b = b_all[:, 1:]
-        up = path > b
-        lo = path < -b
-        cross = up | lo
-        if bridge:
-            _bridge_crossings(rows, path, b_all, up, lo, cross, step0, dt)
-        if int(step0.max()) + block > n_steps:
-            cross &= tidx[:, 1:] <= n_steps
-        j = torch.argmax(cross.view(torch.uint8), dim=1, keepdim=True)
-        hit = cross.gather(1, j).squeeze(1)
-        if bool(hit.any()):
-            hi = hit.nonzero().squeeze(-1)
-            jj = j.index_select(0, hi)
-            up_j = up.index_select(0, hi).gather(1, jj).squeeze(1)
-            lo_j = lo.index_select(0, hi).gather(1, jj).squeeze(1)
-            y_j = path.index_select(0, hi).gather(1, jj).squeeze(1)
-            # Collapsed bounds (b <= 0) flag both sides: the particle's sign decides.
-            both = up_j & lo_j
-            side = torch.where(both, torch.where(y_j >= 0, 1, -1), torch.where(up_j, 1, -1))
-            out_row.append(rows["row"].index_select(0, hi))
-            out_end.append(step0.index_select(0, hi) + jj.squeeze(1) + 1)
-            out_side.append(side.to(torch.int64))
-        rows["y"] = path[:, -1]
-        rows["step"] = step0 + block
-        keep = ~hit & (rows["step"] < n_steps)
-        rows = _compact(rows, keep)
+        m = rows["y"].shape[0]
+        keep = torch.ones(m, dtype=torch.bool, device=device)
+        for i0, i1 in _slices(m, block, device):
+            sl = {k: v[i0:i1] for k, v in rows.items()}
+            res = _block_1d(sl, ar, **opts)
+            if res is not None:
+                r, e, side = res
+                keep[r + i0] = False
+                out_row.append(sl["row"].index_select(0, r))
+                out_end.append(e)
+                out_side.append(side.to(torch.int64))
+        rows["step"] = rows["step"] + block
+        keep &= rows["step"] < n_steps
+        if not bool(keep.all()):
+            rows = _compact(rows, keep)
     if out_row:
         return {
             "row": torch.cat(out_row),
@@ -268,6 +343,49 @@ def step_loop(
     return {"row": empty, "end": empty, "code": empty}
 
 
+def _block_race(sl, ar, *, boundary, n_steps, dt):
+    """One block of :func:`race_blocked` for a slice of rows; returns (hit rows, end, code)."""
+    dtype = sl["x"].dtype
+    n = sl["x"].shape[-1]
+    block = ar.shape[0]
+    step0 = sl["step"]
+    zs = [
+        normal_block(*stream_keys(sl["k1"], sl["k2"], 101 + i), step0, block, dtype)
+        for i in range(n)
+    ]
+    inc = torch.stack(zs, dim=1)  # (S, n, K): time last, contiguous scans
+    inc *= math.sqrt(dt)
+    inc += (sl["vv"] * dt).unsqueeze(-1)
+    path = torch.cumsum(inc, dim=2, out=inc)
+    path += sl["x"].unsqueeze(-1)
+    low = torch.cummin(path, dim=2).values.clamp_max_(0.0)
+    path -= low
+    tidx = step0.unsqueeze(-1) + ar  # (S, K)
+    t = None
+    if not getattr(boundary, "time_independent", False):
+        t = _time_grid(step0, ar, dtype, dt)
+    b = boundary(t, sl)  # (S or 1, K) or (S, 1)
+    lead = path.amax(dim=1)  # (S, K): the largest accumulator at each step
+    lead -= b
+    cand = lead.amax(dim=1) > 0
+    res = None
+    if bool(cand.any()):
+        ci = cand.nonzero().squeeze(-1)
+        cross = lead.index_select(0, ci) > 0
+        if int(step0.max()) + block > n_steps:
+            cross &= tidx.index_select(0, ci) <= n_steps
+        j = torch.argmax(cross.view(torch.uint8), dim=1, keepdim=True)
+        hit = cross.gather(1, j).squeeze(1)
+        if bool(hit.any()):
+            hi = hit.nonzero().squeeze(-1)
+            ri = ci.index_select(0, hi)
+            jj = j.index_select(0, hi)
+            at = path.index_select(0, ri).gather(2, jj.unsqueeze(1).expand(-1, n, 1)).squeeze(2)
+            res = (ri, step0.index_select(0, ri) + jj.squeeze(1) + 1, torch.argmax(at, dim=-1))
+    sl["x"].copy_(path[:, :, -1])
+    return res
+
+
 def race_blocked(
     rows: RowData,
     *,
@@ -287,43 +405,27 @@ def race_blocked(
     """
     rows = dict(rows)
     device = rows["x"].device
-    dtype = rows["x"].dtype
     n = rows["x"].shape[-1]
     rows["k1"], rows["k2"] = stream_keys(rows["k1"], rows["k2"], stream)
-    sqrt_dt = math.sqrt(dt)
+    rows["x"] = rows["x"].clone()  # updated in place, slice by slice
     ar = torch.arange(1, block + 1, device=device)
     out_row, out_end, out_code = [], [], []
     while rows["x"].shape[0] > 0:
-        step0 = rows["step"]
-        zs = [
-            normal_block(*stream_keys(rows["k1"], rows["k2"], 101 + i), step0, block, dtype)
-            for i in range(n)
-        ]
-        inc = torch.stack(zs, dim=1)  # (M, n, K): time last, contiguous scans
-        inc *= sqrt_dt
-        inc += (rows["vv"] * dt).unsqueeze(-1)
-        path = torch.cumsum(inc, dim=2, out=inc)
-        path += rows["x"].unsqueeze(-1)
-        low = torch.cummin(path, dim=2).values.clamp_max_(0.0)
-        path -= low
-        tidx = step0.unsqueeze(-1) + ar  # (M, K)
-        b = boundary(tidx.to(dtype) * dt, rows)  # (M, K) or (M, 1)
-        cross = (path > b.unsqueeze(1)).any(dim=1)
-        if int(step0.max()) + block > n_steps:
-            cross &= tidx <= n_steps
-        j = torch.argmax(cross.view(torch.uint8), dim=1, keepdim=True)
-        hit = cross.gather(1, j).squeeze(1)
-        if bool(hit.any()):
-            hi = hit.nonzero().squeeze(-1)
-            jj = j.index_select(0, hi)
-            at = path.index_select(0, hi).gather(2, jj.unsqueeze(1).expand(-1, n, 1)).squeeze(2)
-            out_row.append(rows["row"].index_select(0, hi))
-            out_end.append(step0.index_select(0, hi) + jj.squeeze(1) + 1)
-            out_code.append(torch.argmax(at, dim=-1))
-        rows["x"] = path[:, :, -1]
-        rows["step"] = step0 + block
-        keep = ~hit & (rows["step"] < n_steps)
-        rows = _compact(rows, keep)
+        m = rows["x"].shape[0]
+        keep = torch.ones(m, dtype=torch.bool, device=device)
+        for i0, i1 in _slices(m, block * n, device):
+            sl = {k: v[i0:i1] for k, v in rows.items()}
+            res = _block_race(sl, ar, boundary=boundary, n_steps=n_steps, dt=dt)
+            if res is not None:
+                r, e, code = res
+                keep[r + i0] = False
+                out_row.append(sl["row"].index_select(0, r))
+                out_end.append(e)
+                out_code.append(code)
+        rows["step"] = rows["step"] + block
+        keep &= rows["step"] < n_steps
+        if not bool(keep.all()):
+            rows = _compact(rows, keep)
     if out_row:
         return {"row": torch.cat(out_row), "end": torch.cat(out_end), "code": torch.cat(out_code)}
     empty = torch.zeros(0, dtype=torch.int64, device=device)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from simulators.engine import diffuse_1d, step_loop
+from simulators.engine import diffuse_1d, step_loop, time_independent
 from simulators.kinds.exact_ddm import first_passage
 from simulators.rng import normal, stream_keys, uniform
 
@@ -27,18 +27,30 @@ STREAM_VAR = 7
 def boundary_of(spec, name_a: str = "a"):
     """``fn(t, rows)`` giving the boundary height for the rows' parameters."""
     if spec.boundary == "constant":
-        return lambda t, rows: rows[name_a].unsqueeze(-1)
+        return time_independent(lambda t, rows: rows[name_a].unsqueeze(-1))
     fn = spec.boundary_fn()
-    extra = spec.boundary_params
-    return lambda t, rows: fn(
-        t, rows[name_a].unsqueeze(-1), *(rows[p].unsqueeze(-1) for p in extra)
-    )
+    names = (name_a, *spec.boundary_params)
+
+    def bound(t, rows):
+        vals = [rows[n] for n in names]
+        if t is not None and t.shape[0] == 1 and vals[0].shape[0] > 1 and _uniform(vals):
+            # one shared time grid and one parameter set (e.g. all trials of one θ): evaluate
+            # once (elementwise, so the values equal the per-row ones)
+            return fn(t, *(v[:1].unsqueeze(-1) for v in vals)).expand(vals[0].shape[0], -1)
+        return fn(t, *(v.unsqueeze(-1) for v in vals))
+
+    return bound
+
+
+def _uniform(vals) -> bool:
+    """Whether every tensor in ``vals`` holds a single repeated value."""
+    return all(bool((v == v[0]).all()) for v in vals)
 
 
 def drift_of(spec, name_v: str = "v"):
     """``fn(t, rows)`` giving the total drift for the rows' parameters."""
     if spec.drift == "constant":
-        return lambda t, rows: rows[name_v].unsqueeze(-1)
+        return time_independent(lambda t, rows: rows[name_v].unsqueeze(-1))
     fn = spec.drift_fn()
     extra = spec.drift_params
     return lambda t, rows: fn(

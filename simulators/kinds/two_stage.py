@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from simulators.engine import diffuse_1d, step_loop
+from simulators.engine import diffuse_1d, step_loop, time_independent
 from simulators.kinds.diffusion import _b0, _base_rows, boundary_of
 from simulators.rng import stream_keys, uniform
 
@@ -47,7 +47,7 @@ def _high(spec, p, keys, n_steps, dt, method):
     res = diffuse_1d(
         rows,
         boundary=boundary_of(spec),
-        drift=lambda t, r: r["vh"].unsqueeze(-1),
+        drift=time_independent(lambda t, r: r["vh"].unsqueeze(-1)),
         n_steps=n_steps,
         dt=dt,
         method=method,
@@ -75,7 +75,7 @@ def seq2(spec, params, keys, *, n_steps, dt, method):
     res = diffuse_1d(
         sub,
         boundary=bfn,
-        drift=lambda t, r: r["vl"].unsqueeze(-1),
+        drift=time_independent(lambda t, r: r["vl"].unsqueeze(-1)),
         n_steps=n_steps,
         dt=dt,
         method=method,
@@ -104,7 +104,7 @@ def par2(spec, params, keys, *, n_steps, dt, method):
     res = diffuse_1d(
         rows,
         boundary=boundary_of(spec),
-        drift=lambda t, r: r["vl"].unsqueeze(-1),
+        drift=time_independent(lambda t, r: r["vl"].unsqueeze(-1)),
         n_steps=n_steps,
         dt=dt,
         method=method,

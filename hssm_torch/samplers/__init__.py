@@ -1,0 +1,31 @@
+"""Samplers beyond Pyro's: a NUTS that advances all chains with one batched likelihood call.
+
+* :class:`BatchedPotential` -- ``U(x)`` for ``x`` of shape ``(C, D)`` (one likelihood call
+  for all chains, gradients through one backward pass).
+* :func:`nuts_sample` -- NUTS (multinomial sampling, generalized no-U-turn criterion,
+  Stan's windowed warm-up) vectorized over chains, for any batched potential.
+* :func:`run_batched_nuts` -- the same on a :class:`~hssm_torch.builder.ModelBuilder`,
+  returning what :func:`hssm_torch.inference.run_nuts` returns
+  (``HSSM.sample(sampler="nuts_batched")``).
+"""
+
+from hssm_torch.samplers.adaptation import (
+    DualAveraging,
+    WelfordVariance,
+    mass_windows,
+    regularised_variance,
+)
+from hssm_torch.samplers.batched_nuts import NUTSResult, nuts_sample, run_batched_nuts
+from hssm_torch.samplers.potential import BatchedPotential, FlatSite
+
+__all__ = [
+    "BatchedPotential",
+    "DualAveraging",
+    "FlatSite",
+    "NUTSResult",
+    "WelfordVariance",
+    "mass_windows",
+    "nuts_sample",
+    "regularised_variance",
+    "run_batched_nuts",
+]

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -128,6 +129,105 @@ def _run_child(args: list[str], env=None) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+SCHEME_CASES = {
+    "angle": [
+        {"v": 0.5, "a": 1.5, "z": 0.5, "t": 0.3, "theta": 0.3},
+        {"v": 1.5, "a": 1.0, "z": 0.4, "t": 0.3, "theta": 0.6},
+    ],
+    "weibull": [
+        {"v": 0.5, "a": 1.5, "z": 0.5, "t": 0.3, "alpha": 2.0, "beta": 1.5},
+        {"v": 1.5, "a": 1.0, "z": 0.4, "t": 0.3, "alpha": 3.0, "beta": 0.8},
+    ],
+}
+SCHEMES = [("bridge", 1e-4), ("euler", 1e-3), ("bridge", 1e-3), ("bridge", 5e-3), ("bridge", 1e-2)]
+QUANTILES = (0.1, 0.3, 0.5, 0.7, 0.9)
+
+
+def _summary(rt, resp) -> dict:
+    import torch
+
+    ok = resp != -999
+    rt, resp = rt[ok].double(), resp[ok]
+    up = resp == 1
+    q = torch.tensor(QUANTILES, dtype=torch.float64)
+    out = {"n": int(ok.sum()), "p_up": float(up.double().mean()), "signed": None}
+    for name, sel in (("up", up), ("low", ~up)):
+        r = rt[sel]
+        out[f"mean_{name}"] = float(r.mean())
+        out[f"sd_{name}"] = float(r.std())
+        out[f"q_{name}"] = torch.quantile(r, q).tolist()
+    out["signed"] = torch.where(up, rt, -rt)
+    return out
+
+
+def _schemes(n: int) -> None:
+    """Bias of Euler (dt = 1e-3) and the bridge scheme (1e-3, 5e-3, 1e-2) against the bridge
+    scheme at dt = 1e-4, for angle and weibull: choice probability, mean rt and rt quantiles
+    per response, Kolmogorov-Smirnov distance of the signed rt; JSON to
+    benchmarks/results/simulator_schemes.json."""
+    import torch
+
+    from simulators.simulate import simulate
+
+    torch.set_num_threads(1)
+    rows = []
+    for model, thetas in SCHEME_CASES.items():
+        for ti, theta in enumerate(thetas):
+            ref = None
+            for si, (method, dt) in enumerate(SCHEMES):
+                t0 = time.perf_counter()
+                res = simulate(model, theta, n, dt=dt, method=method, seed=100 + 10 * ti + si)
+                wall = time.perf_counter() - t0
+                s = _summary(res.rt[0], res.response[0])
+                signed = s.pop("signed")
+                row = {"model": model, "theta": theta, "method": method, "dt": dt, **s}
+                row["wall_s"] = wall
+                if ref is None:
+                    ref = (s, torch.sort(signed).values)
+                else:
+                    r0, ref_sorted = ref
+                    grid = torch.cat([ref_sorted, torch.sort(signed).values])
+                    f_ref = torch.searchsorted(ref_sorted, grid, right=True) / len(ref_sorted)
+                    mine = torch.sort(signed).values
+                    f_me = torch.searchsorted(mine, grid, right=True) / len(mine)
+                    row["ks"] = float((f_ref - f_me).abs().max())
+                    # KS 1% critical value for two samples of these sizes
+                    row["ks_crit_1pct"] = 1.63 * math.sqrt(
+                        (len(ref_sorted) + len(mine)) / (len(ref_sorted) * len(mine))
+                    )
+                    row["d_p_up"] = row["p_up"] - r0["p_up"]
+                    for name in ("up", "low"):
+                        row[f"d_mean_{name}"] = row[f"mean_{name}"] - r0[f"mean_{name}"]
+                        row[f"d_q_{name}"] = [
+                            a - b for a, b in zip(row[f"q_{name}"], r0[f"q_{name}"])
+                        ]
+                    se = math.sqrt(
+                        r0["sd_up"] ** 2 / (r0["n"] * r0["p_up"])
+                        + row["sd_up"] ** 2 / (row["n"] * row["p_up"])
+                    )
+                    row["se_d_mean_up"] = se
+                rows.append(row)
+                extra = ""
+                if "ks" in row:
+                    extra = (
+                        f" dP(up) {row['d_p_up']:+.4f} dmean(up) {row['d_mean_up']:+.4f} "
+                        f"(SE {row['se_d_mean_up']:.4f}) dq50(up) {row['d_q_up'][2]:+.4f} "
+                        f"dq90(up) {row['d_q_up'][4]:+.4f} KS {row['ks']:.4f} "
+                        f"(1% crit {row['ks_crit_1pct']:.4f})"
+                    )
+                print(
+                    f"{model:8s} θ{ti} {method:6s} dt={dt:g}: P(up) {row['p_up']:.4f} "
+                    f"mean(up) {row['mean_up']:.4f} [{wall:.1f} s]{extra}",
+                    flush=True,
+                )
+    out = ROOT / "benchmarks" / "results" / "simulator_schemes.json"
+    meta = {"n_trials": n, "reference": "bridge dt=1e-4", "load_avg_at_end": os.getloadavg()}
+    tmp_out = out.with_suffix(".json.tmp")
+    tmp_out.write_text(json.dumps({"meta": meta, "results": rows}, indent=1))
+    tmp_out.replace(out)
+    print(f"wrote {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -141,6 +241,12 @@ def main() -> None:
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--output", default=str(RESULTS))
     ap.add_argument("--fresh", action="store_true", help="overwrite instead of merging rows")
+    ap.add_argument(
+        "--schemes",
+        action="store_true",
+        help="instead: accuracy of euler/bridge at several dt vs a dt=1e-4 bridge reference",
+    )
+    ap.add_argument("--schemes-trials", type=int, default=50_000)
     args = ap.parse_args()
     # running this file puts benchmarks/ first on sys.path, where this very module would
     # shadow the ``simulators`` package: put the repository root first instead
@@ -148,6 +254,9 @@ def main() -> None:
     sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != here]
     if args.child:
         print(json.dumps(_child_ours(json.loads(args.child))))
+        return
+    if args.schemes:
+        _schemes(args.schemes_trials)
         return
     import numpy as np
     import torch

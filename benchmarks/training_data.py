@@ -14,6 +14,9 @@ Usage::
 
     python benchmarks/training_data.py                  # 2 θ per measurement
     python benchmarks/training_data.py --n-theta 4 --models ddm
+    python benchmarks/training_data.py --models angle --method euler   # like-for-like scheme
+    python benchmarks/training_data.py --models angle --method bridge --dt 5e-3 \
+        --out benchmarks/results/training_data_angle_bridge_dt5e-3.json   # coarser, not equal
     PEER_PYTHON=/root/peer-venv/bin/python python benchmarks/training_data.py
 
 Writes benchmarks/results/training_data.json. Timings on a shared machine vary; the JSON
@@ -96,6 +99,7 @@ def worker(spec: dict) -> dict:
         chunk_size=spec["chunk_size"],
         progress=False,
         simulator_options={"method": spec.get("method", "auto")},
+        dt=spec.get("dt", 1e-3),
     )
     t0 = time.perf_counter()
     arrays, rec = generate_shard(cfg, 0)
@@ -142,6 +146,7 @@ def _worker_given_theta(spec: dict, simulate_fn) -> dict:
         chunk_size=spec["chunk_size"],
         progress=False,
         simulator_options={"method": spec.get("method", "auto")},
+        dt=spec.get("dt", 1e-3),
     )
     device = torch.device(spec["device"])
     sim = 0.0
@@ -218,6 +223,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--method", default="auto", help="simulators.simulate method (auto, euler, ...)"
     )
+    ap.add_argument(
+        "--dt",
+        type=float,
+        default=1e-3,
+        help="simulation time step (ssm-simulators' generator always uses 1e-3)",
+    )
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args(argv)
@@ -272,6 +283,7 @@ def main(argv: list[str] | None = None) -> None:
                     "n_rows": args.n_rows,
                     "chunk_size": chunk,
                     "method": args.method,
+                    "dt": args.dt,
                     "load_avg_1min": os.getloadavg()[0],
                 }
                 r = _run_worker(spec, args.timeout)
@@ -288,6 +300,7 @@ def main(argv: list[str] | None = None) -> None:
                     "chunk_size": max(args.chunk_sizes),
                     "theta": peer_theta,
                     "method": args.method,
+                    "dt": args.dt,
                     "load_avg_1min": os.getloadavg()[0],
                 }
                 r = _run_worker(spec, args.timeout)

@@ -128,12 +128,14 @@ def test_same_seed_same_draws_and_other_seed_other_draws():
 
 def test_one_chain_and_no_warmup():
     pot = gaussian(torch.zeros(2, dtype=F64), torch.eye(2, dtype=F64))
-    res = nuts_sample(pot, torch.zeros(1, 2, dtype=F64), draws=400, tune=200, seed=1,
-                      progress=False)
+    res = nuts_sample(
+        pot, torch.zeros(1, 2, dtype=F64), draws=400, tune=200, seed=1, progress=False
+    )
     assert res.positions.shape == (1, 400, 2)
     check_moments(res.positions.numpy(), np.zeros(2), np.eye(2))
-    res0 = nuts_sample(pot, torch.zeros(1, 2, dtype=F64), draws=5, tune=0, seed=1,
-                       step_size=0.5, progress=False)
+    res0 = nuts_sample(
+        pot, torch.zeros(1, 2, dtype=F64), draws=5, tune=0, seed=1, step_size=0.5, progress=False
+    )
     assert torch.all(res0.step_size == 0.5)
 
 
@@ -142,8 +144,9 @@ def test_divergences_are_flagged():
     def wall(x):
         return 0.5 * (x**2).sum(-1) + 1e4 * (x.abs() > 1).any(-1).to(x.dtype) * (x**2).sum(-1)
 
-    res = nuts_sample(wall, torch.zeros(2, 1, dtype=F64), draws=20, tune=0, seed=2,
-                      step_size=1.5, progress=False)
+    res = nuts_sample(
+        wall, torch.zeros(2, 1, dtype=F64), draws=20, tune=0, seed=2, step_size=1.5, progress=False
+    )
     assert bool(res.diverging.any())
 
 
@@ -156,8 +159,7 @@ def test_bad_arguments_name_the_parameter():
     with pytest.raises(ValueError, match="target_accept"):
         nuts_sample(pot, torch.zeros(1, 2, dtype=F64), draws=1, tune=0, target_accept=1.0)
     with pytest.raises(ValueError, match="init: non-finite"):
-        nuts_sample(lambda x: x.sum(-1) / 0.0 * 0.0, torch.zeros(1, 2, dtype=F64),
-                    draws=1, tune=0)
+        nuts_sample(lambda x: x.sum(-1) / 0.0 * 0.0, torch.zeros(1, 2, dtype=F64), draws=1, tune=0)
 
 
 def test_stan_window_schedule():

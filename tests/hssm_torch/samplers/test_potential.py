@@ -1,7 +1,5 @@
 """The batched potential equals Pyro's potential energy, chain by chain."""
 
-import numpy as np
-import pandas as pd
 import pytest
 import torch
 from pyro.infer.autoguide import init_to_value

@@ -1,4 +1,4 @@
-"""Fitting benchmark: wall time and ESS per second, hssm-torch (Pyro NUTS) vs HSSM 0.5.
+"""Fitting benchmark: wall time and ESS per second, hssm-torch (Pyro NUTS / batched NUTS) vs HSSM.
 
 Cases (2 chains, 1000 tune, 1000 draws by default):
   (i)   ddm, analytical likelihood, 500 trials, one value per parameter
@@ -11,12 +11,19 @@ and total (build + sampling). Where the time goes: the cost of one gradient of t
 density (Pyro trace + likelihood, JIT) and of the likelihood alone, times the number of
 leapfrog steps, against the sampling time; the rest is Pyro's per-step NUTS overhead.
 
+``--sampler nuts_batched`` (or ``both``) runs our batched NUTS (all chains advance with one
+likelihood call per leapfrog step): its cost split is one batched potential-and-gradient
+call (and the likelihood alone, forward and backward, on the same batch) times the number
+of calls, the rest being the sampler's own per-step work; leapfrog steps per iteration
+are the mean of ``n_steps``. The machine's load average is recorded with each case.
+
 HSSM runs in the same process tree through $PEER_PYTHON (HSSM 0.5 venv) on the same data
 (PyMC NUTS for (i), numpyro for (ii) and (iii), p_outlier=None); its ESS is computed here
 with the same ArviZ estimator. Without PEER_PYTHON the comparison is skipped (printed).
 
     python benchmarks/fit.py                 # all cases, full settings
     python benchmarks/fit.py --cases i --draws 300 --tune 300
+    python benchmarks/fit.py --cases i,ii --sampler both
 Results: benchmarks/results/fit.json (written to a temporary name, then renamed).
 """
 
@@ -156,7 +163,33 @@ def gradient_costs(model, reps: int = 20) -> dict[str, float]:
     return {"grad_s": t_grad, "likelihood_grad_s": t_lik}
 
 
-def run_ours(case: str, df: pd.DataFrame, meta: dict, args) -> dict:
+def batched_costs(model, chains: int, reps: int = 20) -> dict[str, float]:
+    """Seconds per batched potential-and-gradient call over ``chains`` chains, and of the
+    likelihood alone (forward + backward) on the same ``(chains, N, P)`` batch."""
+    from hssm_torch.samplers import BatchedPotential
+
+    pot = BatchedPotential(model.builder)
+    x = pot.initial_point().expand(chains, -1).clone()
+    for _ in range(3):
+        pot.value_and_grad(x)
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        pot.value_and_grad(x)
+    t_grad = (time.perf_counter() - t0) / reps
+    b = model.builder
+    vals = {k: v.detach() for k, v in pot.constrain(x).items()}
+    theta = b.theta(vals).detach().requires_grad_(True)
+    rt, resp = b.obs[:, 0], b.obs[:, 1]
+    for _ in range(3):
+        model._loglik(rt, resp, theta).sum().backward()
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        model._loglik(rt, resp, theta).sum().backward()
+    t_lik = (time.perf_counter() - t0) / reps
+    return {"batched_grad_s": t_grad, "batched_likelihood_grad_s": t_lik}
+
+
+def run_ours(case: str, df: pd.DataFrame, meta: dict, args, sampler: str = "nuts") -> dict:
     from hssm_torch.model import HSSM
 
     t0 = time.perf_counter()
@@ -170,17 +203,72 @@ def run_ours(case: str, df: pd.DataFrame, meta: dict, args) -> dict:
     c0 = time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        idata = model.sample(
-            chains=args.chains, draws=args.draws, tune=args.tune, seed=1, progress=False
-        )
+        if sampler == "nuts_batched":
+            # called directly (not through model.sample) to keep its extra timing keys
+            from hssm_torch.inference import build_idata
+            from hssm_torch.samplers import run_batched_nuts
+
+            samples, stats, timing = run_batched_nuts(
+                model.builder,
+                chains=args.chains,
+                draws=args.draws,
+                tune=args.tune,
+                seed=1,
+                progress=False,
+            )
+            idata, _ = build_idata(model, samples, stats)
+            idata.attrs.update(timing)
+        else:
+            idata = model.sample(
+                chains=args.chains, draws=args.draws, tune=args.tune, seed=1, progress=False
+            )
     sampling_cpu = time.process_time() - c0  # includes building the InferenceData
+    load_after = os.getloadavg()
     sampling = float(idata.attrs["sampling_time"])
     n_lf = int(idata.attrs["n_leapfrog_total"])
     post = {k: idata.posterior[k].values for k in model.var_names}
     ess = min_bulk_ess(post)
+    n_steps = idata.sample_stats["n_steps"].values
+    common = {
+        "sampler": sampler,
+        "load_average_after": load_after,
+        "leapfrog_per_iteration_draws": float(n_steps.mean()),
+        "step_size": [float(v) for v in idata.sample_stats["step_size"].values[:, -1]],
+        "acceptance_rate": float(idata.sample_stats["acceptance_rate"].mean()),
+    }
+    if sampler == "nuts_batched":
+        costs = batched_costs(model, args.chains)
+        n_calls = int(idata.attrs.get("n_potential_calls", 0)) or n_lf
+        in_grad = costs["batched_grad_s"] * n_calls
+        init_s = float(idata.attrs.get("init_time", 0.0))  # mode search + Hessian diagonal
+        return {
+            **common,
+            "build_s": build,
+            "sampling_s": sampling,
+            "total_s": build + sampling,
+            "min_bulk_ess": ess,
+            "ess_per_s": ess / sampling,
+            "ess_per_s_total": ess / (build + sampling),
+            "sampling_cpu_s": sampling_cpu,
+            "ess_per_cpu_s": ess / sampling_cpu,
+            "divergences": int(idata.sample_stats["diverging"].sum()),
+            "max_rhat": float(az.rhat(idata, var_names=model.var_names).to_array().max()),
+            "n_leapfrog_total": n_lf,
+            "n_potential_calls": n_calls,
+            **costs,
+            "time_in_potential_s": in_grad,
+            "time_in_likelihood_s": costs["batched_likelihood_grad_s"] * n_calls,
+            "init_s": init_s,
+            "sampler_overhead_per_call_ms": 1e3
+            * max(sampling - init_s - in_grad, 0.0)
+            / max(n_calls, 1),
+            "potential_overhead_per_call_ms": 1e3
+            * (costs["batched_grad_s"] - costs["batched_likelihood_grad_s"]),
+        }
     costs = gradient_costs(model)
     grad_total = costs["grad_s"] * n_lf
     return {
+        **common,
         "build_s": build,
         "sampling_s": sampling,
         "total_s": build + sampling,
@@ -248,6 +336,12 @@ def main(argv=None) -> int:
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--tune", type=int, default=1000)
+    parser.add_argument(
+        "--sampler",
+        choices=("nuts", "nuts_batched", "both"),
+        default="nuts",
+        help="ours: Pyro NUTS, the batched NUTS, or both side by side",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "fit.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -263,30 +357,57 @@ def main(argv=None) -> int:
             print(f"case iii skipped: {ANGLE_LAN} not found")
             continue
         df, meta = make_case(case)
-        ours = run_ours(case, df, meta, args)
-        peer = run_peer(case, df, meta, args)
-        entry = {"n_trials": len(df), **meta, "hssm_torch": ours, "hssm": peer}
-        line = (
-            f"({case}) hssm-torch: sampling {ours['sampling_s']:.1f} s, "
-            f"total {ours['total_s']:.1f} s, "
-            f"min ESS {ours['min_bulk_ess']:.0f}, {ours['ess_per_s']:.1f} ESS/s; "
-            f"grad {1e3 * ours['grad_s']:.2f} ms "
-            f"(likelihood {1e3 * ours['likelihood_grad_s']:.2f} ms), "
-            f"{ours['n_leapfrog_total']} leapfrog steps, Pyro overhead "
-            f"{ours['pyro_overhead_per_step_ms']:.2f} ms/step"
-        )
-        print(line)
-        if peer and "error" not in peer:
-            entry["ratio_ess_per_s"] = ours["ess_per_s"] / peer["ess_per_s"]
-            entry["ratio_ess_per_cpu_s"] = ours["ess_per_cpu_s"] / peer["ess_per_cpu_s"]
-            entry["ratio_ess_per_s_total"] = ours["ess_per_s_total"] / peer["ess_per_s_total"]
+        samplers = ("nuts", "nuts_batched") if args.sampler == "both" else (args.sampler,)
+        entry = {"n_trials": len(df), **meta, "load_average_before": os.getloadavg()}
+        for sampler in samplers:
+            key = "hssm_torch" if sampler == "nuts" else "hssm_torch_batched"
+            ours = run_ours(case, df, meta, args, sampler)
+            entry[key] = ours
+            if sampler == "nuts":
+                detail = (
+                    f"grad {1e3 * ours['grad_s']:.2f} ms "
+                    f"(likelihood {1e3 * ours['likelihood_grad_s']:.2f} ms), Pyro overhead "
+                    f"{ours['pyro_overhead_per_step_ms']:.2f} ms/step"
+                )
+            else:
+                detail = (
+                    f"batched grad ({args.chains} chains) {1e3 * ours['batched_grad_s']:.2f} ms "
+                    f"(likelihood {1e3 * ours['batched_likelihood_grad_s']:.2f} ms), "
+                    f"{ours['n_potential_calls']} calls, sampler overhead "
+                    f"{ours['sampler_overhead_per_call_ms']:.2f} ms/call"
+                )
             print(
-                f"({case}) HSSM ({peer['sampler']}): sample() {peer['sample_s']:.1f} s, min ESS "
-                f"{peer['min_bulk_ess']:.0f}, {peer['ess_per_s']:.1f} ESS/s -> ratio "
-                f"{entry['ratio_ess_per_s']:.2f} "
-                f"(total incl. build: {entry['ratio_ess_per_s_total']:.2f}; per CPU second: "
-                f"{entry['ratio_ess_per_cpu_s']:.2f})"
+                f"({case}) hssm-torch {sampler}: sampling {ours['sampling_s']:.1f} s, "
+                f"total {ours['total_s']:.1f} s, min ESS {ours['min_bulk_ess']:.0f}, "
+                f"{ours['ess_per_s']:.2f} ESS/s, max r_hat {ours['max_rhat']:.3f}; {detail}; "
+                f"{ours['n_leapfrog_total']} leapfrog steps (all chains), "
+                f"{ours['leapfrog_per_iteration_draws']:.1f} per iteration; "
+                f"load {ours['load_average_after'][0]:.1f}"
             )
+        peer = run_peer(case, df, meta, args)
+        entry["hssm"] = peer
+        if peer and "error" not in peer:
+            peer["load_average_after"] = os.getloadavg()
+            for key in ("hssm_torch", "hssm_torch_batched"):
+                if key not in entry:
+                    continue
+                ours = entry[key]
+                suffix = "" if key == "hssm_torch" else "_batched"
+                entry[f"ratio_ess_per_s{suffix}"] = ours["ess_per_s"] / peer["ess_per_s"]
+                entry[f"ratio_ess_per_cpu_s{suffix}"] = (
+                    ours["ess_per_cpu_s"] / peer["ess_per_cpu_s"]
+                )
+                entry[f"ratio_ess_per_s_total{suffix}"] = (
+                    ours["ess_per_s_total"] / peer["ess_per_s_total"]
+                )
+                print(
+                    f"({case}) HSSM ({peer['sampler']}): sample() {peer['sample_s']:.1f} s, "
+                    f"min ESS {peer['min_bulk_ess']:.0f}, {peer['ess_per_s']:.2f} ESS/s -> "
+                    f"{key} ratio {entry[f'ratio_ess_per_s{suffix}']:.2f} "
+                    f"(total incl. build: {entry[f'ratio_ess_per_s_total{suffix}']:.2f}; "
+                    f"per CPU second: {entry[f'ratio_ess_per_cpu_s{suffix}']:.2f}); "
+                    f"load {peer['load_average_after'][0]:.1f}"
+                )
         elif peer:
             print(f"({case}) HSSM failed: {peer['error'][-500:]}")
         results["cases"][case] = entry

@@ -554,7 +554,9 @@ def run_batched_nuts(
         ``sampling_time`` (seconds, warm-up and starting-point search included),
         ``n_leapfrog_total`` (leapfrog steps summed over chains), ``jit_gap`` (0.0),
         ``n_batched_steps`` (batched potential calls in trajectories),
-        ``n_potential_calls`` (all batched potential calls).
+        ``n_potential_calls`` (all batched potential calls), ``init_time`` (seconds spent
+        finding the starting points and initial mass matrix, included in
+        ``sampling_time``).
 
     Example
     -------
@@ -572,6 +574,7 @@ def run_batched_nuts(
     pot = BatchedPotential(builder)
     init_gen = torch.Generator().manual_seed(int(seed))
     init, inv_mass = _starts(builder, pot, chains, init_mass, init_gen)
+    init_time = time.perf_counter() - t0
     gen = torch.Generator(device=pot.device).manual_seed(int(seed) + 1)
     with torch.no_grad():
         u0 = pot(init)
@@ -610,5 +613,6 @@ def run_batched_nuts(
         "jit_gap": 0.0,
         "n_batched_steps": res.n_leapfrog_total,
         "n_potential_calls": res.n_potential_calls,
+        "init_time": init_time,
     }
     return samples, stats, timing

@@ -119,6 +119,7 @@ class BatchedPotential:
         # builder.sites order is the order of the model's sample statements: a centred
         # group site's sigma comes before it there, whatever the names sort to
         self._order = [s.name for s in builder.sites]
+        self._rt, self._response = builder.obs[:, 0], builder.obs[:, 1]
         self._flat = {f.name: f for f in self.sites}
 
     # ------------------------------------------------------------------ layout
@@ -182,7 +183,11 @@ class BatchedPotential:
         b = self.builder
         theta = b.theta(values)
         p = b.p_outlier_value(values)
-        ll = b.distribution(theta, p).log_prob(b.obs)  # (C, N)
+        if p is None and b.censored is None:
+            # what SSMDistribution.log_prob computes then, without building the object
+            ll = b.loglik(self._rt, self._response, theta)  # (C, N)
+        else:
+            ll = b.distribution(theta, p).log_prob(b.obs)  # (C, N)
         log_joint = log_joint + ll.reshape(c, -1).sum(-1)
         return -log_joint
 

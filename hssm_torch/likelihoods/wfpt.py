@@ -119,7 +119,7 @@ def wfpt_term_counts(
     >>> import torch
     >>> ks, kl = wfpt_term_counts(torch.tensor([0.05, 5.0]), torch.tensor([0.5, 0.5]), 40.6)
     >>> ks.tolist(), kl.tolist()
-    ([1.0, 9.0], [12.0, 1.0])
+    ([1.0, 10.0], [13.0, 1.0])
     """
     with torch.no_grad():
         ks = torch.ceil((w + torch.sqrt(w * w + 2.0 * tt * log_eps)) / 2.0 - 1.0).clamp_min(0.0)

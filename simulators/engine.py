@@ -99,9 +99,10 @@ def _bridge_crossings(rows, path, b_all, up, lo, cross, step0, dt):
 
 
 # CPU: a block is processed in slices of about SLICE_ELEMENTS (rows x steps) so that its
-# temporaries stay in the core's cache (a block over all rows of a 131,072-trial chunk is
-# 32 MB per tensor and memory-bound).  Other devices take the whole block at once.
-SLICE_ELEMENTS = 1 << 18
+# temporaries stay in the cache (a block over all rows of a 131,072-trial chunk is 32 MB per
+# tensor and memory-bound; 2**18 and 2**22 were slower than 2**20 on the 2-core test machine,
+# smaller slices pay more per-op overhead).  Other devices take the whole block at once.
+SLICE_ELEMENTS = 1 << 20
 
 
 def _slices(m: int, block: int, device: torch.device) -> list[tuple[int, int]]:

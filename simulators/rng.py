@@ -51,19 +51,32 @@ def _i32(x: int) -> int:
     return x - (1 << 32) if x >= (1 << 31) else x
 
 
+_CONSTS: dict[torch.device, dict[int, torch.Tensor]] = {}
+
+
+def _c(x: torch.Tensor, value: int) -> torch.Tensor:
+    """``value`` as a cached 0-d int32 tensor on ``x``'s device.
+
+    A Python int operand of an int32 op is wrapped in a new int64 tensor and cast on every
+    call, which costs as much as the op itself on the engines' block sizes.
+    """
+    consts = _CONSTS.setdefault(x.device, {})
+    t = consts.get(value)
+    if t is None:
+        t = consts[value] = torch.tensor(value, dtype=torch.int32, device=x.device)
+    return t
+
+
 def _mix(x: torch.Tensor) -> torch.Tensor:
     """lowbias32 integer hash on int32 tensors (logical shifts emulated with masks).
 
     Works in place on ``x`` (callers pass a temporary).
     """
-    t = x >> 16
-    x ^= t.bitwise_and_(0xFFFF)
-    x *= _M1
-    t = x >> 15
-    x ^= t.bitwise_and_(0x1FFFF)
-    x *= _M2
-    t = x >> 16
-    x ^= t.bitwise_and_(0xFFFF)
+    x ^= torch.bitwise_right_shift(x, _c(x, 16)).bitwise_and_(_c(x, 0xFFFF))
+    x *= _c(x, _M1)
+    x ^= torch.bitwise_right_shift(x, _c(x, 15)).bitwise_and_(_c(x, 0x1FFFF))
+    x *= _c(x, _M2)
+    x ^= torch.bitwise_right_shift(x, _c(x, 16)).bitwise_and_(_c(x, 0xFFFF))
     return x
 
 
@@ -97,14 +110,13 @@ def stream_keys(
 
 
 def _bits(k1: torch.Tensor, k2: torch.Tensor, counter: torch.Tensor) -> torch.Tensor:
-    x = (counter * _GOLDEN) ^ k1
+    x = torch.mul(counter, _c(counter, _GOLDEN)) ^ k1
     x += k2
     return _mix(x)
 
 
 def _to_unit(bits: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    bits >>= 9
-    bits &= 0x7FFFFF
+    bits = torch.bitwise_right_shift(bits, _c(bits, 9)).bitwise_and_(_c(bits, 0x7FFFFF))
     u = bits.to(dtype)
     u += 0.5
     u *= _INV_2_23

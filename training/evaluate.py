@@ -266,8 +266,9 @@ def evaluate_lan(
     box : mapping, optional
         Narrower per-parameter bounds (default: the registry's training box).
     compare : mapping, optional
-        Other networks (e.g. HSSM's ``ddm_lan.onnx``) evaluated on the same points and θ;
-        their figures carry the name as prefix (``hssm_mae``, ``hssm_mass_mean``, ...).
+        Other networks (e.g. HSSM's ``ddm_lan.onnx``) evaluated on the same points, θ and
+        held-out rows; their figures carry the name as prefix (``hssm_mae``,
+        ``hssm_mass_mean``, ``hssm_heldout_mae``, ...).
     heldout_shards : sequence of paths, optional
         Shards not used for training: adds ``heldout_*`` errors against their
         density-estimate labels (see :func:`heldout_errors`).
@@ -305,8 +306,10 @@ def evaluate_lan(
         report[f"{prefix}mass_min"] = float(masses.min())
         report[f"{prefix}mass_max"] = float(masses.max())
         report[f"{prefix}mass_max_abs_dev"] = float((masses - 1).abs().max())
-    if heldout_shards:
-        report.update(heldout_errors(net, heldout_shards, n_rows=n_heldout_rows, seed=seed))
+    if heldout_shards:  # the same held-out rows (same seed) for every network
+        for prefix, m in nets.items():
+            ho = heldout_errors(m, heldout_shards, n_rows=n_heldout_rows, seed=seed)
+            report.update({f"{prefix}{k}": v for k, v in ho.items()})
     return report
 
 

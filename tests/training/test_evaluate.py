@@ -133,6 +133,20 @@ def test_heldout_errors_against_shard_labels(tmp_path):
     out = heldout_errors(const, [tmp_path / "shard-00000.npz"], n_rows=10_000)
     assert out["heldout_n_rows"] == 450
     assert out["heldout_mae"] == pytest.approx(float(np.abs(y[50:] + 1.0).mean()), rel=1e-6)
+    # evaluate_lan reports the compared networks on the same held-out rows
+    rep = evaluate_lan(
+        const,
+        "ddm",
+        n_theta=2,
+        n_trials=5,
+        n_mass_theta=1,
+        box=SHORT,
+        compare={"other": OracleLAN()},
+        heldout_shards=[tmp_path / "shard-00000.npz"],
+    )
+    assert rep["heldout_mae"] == pytest.approx(out["heldout_mae"], rel=1e-12)
+    assert rep["other_heldout_n_rows"] == 450
+    assert np.isfinite(rep["other_heldout_mae"]) and rep["other_heldout_mae"] != rep["heldout_mae"]
     sub = heldout_errors(const, [tmp_path / "shard-00000.npz"], n_rows=100, seed=1)
     assert sub["heldout_n_rows"] == 100
     with pytest.raises(ValueError, match="shards"):

@@ -15,7 +15,17 @@ from simulators import get_model
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 SHIPPED = available_networks()
 # the ones the project promises (docs/networks.md, "Shipped networks")
-REQUIRED = [("ddm", "lan"), ("ddm", "cpn"), ("ddm", "opn"), ("angle", "lan")]
+REQUIRED = [
+    ("ddm", "lan"),
+    ("ddm", "cpn"),
+    ("ddm", "opn"),
+    ("angle", "lan"),
+    ("full_ddm", "lan"),
+    ("levy", "lan"),
+    ("ornstein", "lan"),
+    ("race_no_bias_3", "lan"),
+    ("weibull", "lan"),
+]
 
 
 def test_required_networks_are_shipped():

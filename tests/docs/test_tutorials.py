@@ -121,7 +121,7 @@ def test_03_new_model_end_to_end(tmp_path):
     assert 0.7 < report["mass_mean"] < 1.3, report
     assert np.isfinite(report["heldout_mae"]), report
     table = pd.read_csv(tmp_path / "recovery.csv")
-    assert list(table["name"]) == ["v", "a", "z", "t", "tau"]
+    assert list(table["name"]) == ["v", "a", "t", "tau"]
     assert_covered(table, min_covered=3)
 
 

@@ -4,11 +4,18 @@ Rows are trials (any mix of parameter sets); every per-row quantity lives in a d
 tensors with leading dimension ``M`` that is compacted together as trials finish, so a
 finished trial costs nothing afterwards.  Time advances in blocks of ``block`` steps:
 
-* :func:`diffuse_1d` (drift that does not depend on the state: ddm kind, levy, the stages
-  of seq2/par2): the whole block is one ``cumsum`` of increments, the boundary is evaluated
-  on the block's time grid and the first crossing is found with ``argmax``.
-* :func:`step_loop` (state-dependent dynamics: Ornstein-Uhlenbeck, races, LCA, mic2): the
-  block's noise is drawn at once and the block's steps are taken one by one.
+* :func:`diffuse_1d` (drift that does not depend on the state, or a linear leak: ddm kind,
+  levy, ornstein, the stages of seq2/par2): the whole block is one ``cumsum`` of increments,
+  the boundary is evaluated on the block's time grid, one reduction finds the rows that may
+  end in the block and only those get the first-crossing search.
+* :func:`race_blocked` (independent reflected accumulators): the Lindley identity turns a
+  block of reflected Euler steps into ``cumsum`` + ``cummin``.
+* :func:`step_loop` (coupled state-dependent dynamics: LCA, mic2, ornstein with
+  ``1 - g dt <= 0``): the block's noise is drawn at once and its steps are taken one by one,
+  each step one set of torch ops over all active rows.
+
+On CPU the blocked engines process a block in row slices of about ``SLICE_ELEMENTS``
+(rows x steps) so the block's temporaries stay in cache; this changes no draw.
 
 Step ``k`` moves the particle from time ``k dt`` to ``(k + 1) dt``; a trial ends at the
 first step whose end point lies outside ``[-b, b]`` (grid check, ``method="euler"``, the

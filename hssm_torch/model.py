@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 LOGLIK_KINDS: tuple[str, ...] = ("analytical", "approx_differentiable", "blackbox")
 
 #: Penalty log-likelihood for trials whose parameters leave a network's training box.
-NETWORK_OUT_OF_BOX_LOGLIK = -66.1
+NETWORK_OUT_OF_BOX_LOGLIK = -66.1  # also returned where rt <= t (the analytical floor)
 
 
 @dataclass(frozen=True)
@@ -200,6 +200,8 @@ def _resolve_loglik(
     lo = torch.tensor([info.box[n][0] for n in info.param_names], dtype=dtype, device=device)
     hi = torch.tensor([info.box[n][1] for n in info.param_names], dtype=dtype, device=device)
 
+    t_col = info.param_names.index("t") if "t" in info.param_names else None
+
     def network_loglik(
         rt: torch.Tensor, response: torch.Tensor, theta: torch.Tensor
     ) -> torch.Tensor:
@@ -209,6 +211,10 @@ def _resolve_loglik(
         )
         out = net(x.reshape(-1, x.shape[-1])).reshape(batch)
         inside = ((theta >= lo) & (theta <= hi)).all(-1)
+        if t_col is not None:
+            # as the analytical likelihoods (and the LAN's negative-rt training labels):
+            # no density before the non-decision time, whatever the network extrapolates
+            inside = inside & (rt > theta[..., t_col])
         return torch.where(inside, out, torch.full_like(out, NETWORK_OUT_OF_BOX_LOGLIK))
 
     return loglik_kind, network_loglik, net

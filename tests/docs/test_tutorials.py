@@ -5,6 +5,9 @@ Each tutorial runs as a script in a subprocess (``sys.executable``, cwd = reposi
 and is a real image; its tables exist; and where the tutorial fits simulated data, the
 true values fall inside the printed central 94% intervals (or, for the deliberately
 wrong fits, that the bias the tutorial shows is really there).
+
+Tutorials 3 and 4 are also marked ``long`` (``make test-long``): with them the seven need
+about 25 CPU-minutes, over CI's budget; without them about 11.
 """
 
 from __future__ import annotations
@@ -106,6 +109,7 @@ def test_02_cavanagh_regression(tmp_path):
     assert diag["max_r_hat"] < 1.1 and diag["min_ess_bulk"] > 50, diag
 
 
+@pytest.mark.long  # ~10 CPU-minutes (data generation, training, LAN NUTS): outside CI's budget
 def test_03_new_model_end_to_end(tmp_path):
     run_tutorial("03_new_model_end_to_end.py", tmp_path)
     assert_images(
@@ -129,6 +133,7 @@ def test_03_new_model_end_to_end(tmp_path):
     assert_covered(table, min_covered=0)
 
 
+@pytest.mark.long  # ~4.5 CPU-minutes (the censored likelihood costs ~4x the plain one per step)
 def test_04_missing_data_deadlines(tmp_path):
     run_tutorial("04_missing_data_deadlines.py", tmp_path)
     assert_images(tmp_path, ["recovery_deadline.png", "predictive_deadline.png"])

@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch>=2.4,<2.14
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-slow test-long lint docs-models clean
+.PHONY: venv demo test test-slow test-long tutorials tutorial-images lint docs-models clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,14 @@ test-slow: $(STAMP)
 
 test-long: $(STAMP)
 	$(PY) -m pytest -q -m long
+
+# every tutorial (docs/tutorials/), executed and its outputs checked; 3 and 4 are also 'long'
+tutorials: $(STAMP)
+	$(PY) -m pytest -q -m slow tests/docs
+
+# rerun every tutorial, writing its PNGs into docs/images/tutorials/
+tutorial-images: $(STAMP)
+	for f in docs/tutorials/0*.py; do $(PY) $$f --docs-images || exit 1; done
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -523,15 +523,18 @@ class HSSM:
             that advances all chains together with one batched likelihood call per
             leapfrog step (:func:`hssm_torch.samplers.run_batched_nuts`).
         chains, draws, tune : int
-            Chains run one after the other (see docs/fitting.md for why).
+            ``"nuts"`` runs the chains one after the other (see docs/fitting.md for why);
+            ``"nuts_batched"`` advances them together.
         target_accept : float
             Step-size adaptation target.
         seed : int, optional
-            Chain ``c`` uses ``seed + c``.
+            ``"nuts"``: chain ``c`` uses ``seed + c``; ``"nuts_batched"``: one generator
+            seeded with ``seed`` drives all chains. Same seed, same draws.
         progress : bool
-            tqdm progress bar per chain.
+            tqdm progress bar (per chain for ``"nuts"``).
         jit : bool
-            Compile the potential energy with the PyTorch JIT.
+            Compile the potential energy with the PyTorch JIT (``"nuts"`` only; the
+            batched sampler runs eagerly).
         max_tree_depth : int
         log_likelihood : bool
             Store the pointwise log-likelihood group.
@@ -573,6 +576,11 @@ class HSSM:
                 "sampling_time": timing["sampling_time"],
                 "n_leapfrog_total": timing["n_leapfrog_total"],
                 "jit_gap": timing["jit_gap"],
+                **{
+                    k: timing[k]
+                    for k in ("n_potential_calls", "n_batched_steps", "init_time")
+                    if k in timing
+                },
                 "tuning_steps": tune,
                 "seed": -1 if seed is None else seed,
             }

@@ -192,10 +192,11 @@ io.figure(fig, "lan_vs_simulation.png")
 # network about parameters it was not trained on.
 #
 # Two choices that keep this small fit honest and short:
-# - a network knows nothing about the rule "rt > t": its output for rt just below t is
-#   whatever it learned from smoothed (KDE) labels. The analytical likelihoods return a floor
-#   there; the network path does not, so we give `t` a prior that stays below the fastest
-#   observed RT;
+# - a network knows nothing about the rule "rt > t" beyond its negative-rt training rows;
+#   the network path, like the analytical likelihoods, returns the floor -66.1 for a trial
+#   with rt <= t, so a `t` above the fastest RT is heavily penalised but its gradient there
+#   is flat; a `t` prior that stays below the fastest observed RT keeps the sampler out of
+#   that region;
 # - the start point `z` is fixed at 0.5 (its box is only [0.4, 0.6]) to save sampling time.
 
 # %%

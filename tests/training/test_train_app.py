@@ -272,8 +272,8 @@ def test_n_choice_model_trains_and_reports_mass_over_all_choices(tmp_path):
     net = load_onnx(result["onnx"], expected_inputs=8)
     assert np.isfinite(side["validation"]["mass_mean"])
     assert np.isfinite(side["validation"]["heldout_mae"])
-    shard = np.load(tmp_path / "data" / "shard-00000.npz")
-    assert set(np.unique(shard["lan_inputs"][:, -1])) == {0.0, 1.0, 2.0}
+    with np.load(tmp_path / "data" / "shard-00000.npz") as shard:  # closes the file
+        assert set(np.unique(shard["lan_inputs"][:, -1])) == {0.0, 1.0, 2.0}
     x = torch.tensor([[1.0, 1.0, 1.0, 2.0, 0.5, 0.3, 1.5, 2.0]])
     assert net(x).shape == (1, 1) and torch.isfinite(net(x)).all()
 

@@ -44,6 +44,7 @@ __all__ = [
     "JitMismatchWarning",
     "build_idata",
     "check_fit",
+    "check_nuts_arguments",
     "pointwise_from_idata",
     "run_map",
     "run_nuts",
@@ -91,6 +92,24 @@ class _CountingNUTS(NUTS):
     def _build_basetree(self, *args, **kwargs):
         self.n_leapfrog += 1
         return super()._build_basetree(*args, **kwargs)
+
+
+def check_nuts_arguments(*, tune: int, target_accept: float, **counts: int) -> None:
+    """Validate NUTS settings: ``counts`` (e.g. chains, draws) integers >= 1, ``tune`` >= 0.
+
+    Raises ``ValueError`` naming the argument and the expected value.
+
+    Example
+    -------
+    >>> check_nuts_arguments(tune=0, target_accept=0.8, draws=10)
+    """
+    for name, v in counts.items():
+        if not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name}: expected an integer >= 1, got {v!r}")
+    if not isinstance(tune, int) or tune < 0:
+        raise ValueError(f"tune: expected an integer >= 0, got {tune!r}")
+    if not 0.0 < target_accept < 1.0:
+        raise ValueError(f"target_accept: expected a value in (0, 1), got {target_accept}")
 
 
 def run_nuts(

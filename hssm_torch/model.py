@@ -539,19 +539,13 @@ class HSSM:
         log_likelihood : bool
             Store the pointwise log-likelihood group.
         """
-        from hssm_torch.inference import build_idata, check_fit, run_nuts
+        from hssm_torch.inference import build_idata, check_fit, check_nuts_arguments, run_nuts
 
         if sampler not in ("nuts", "nuts_batched"):
             raise ValueError(
                 f"sampler: expected 'nuts' or 'nuts_batched' (use vi() for SVI), got {sampler!r}"
             )
-        for name, v in (("chains", chains), ("draws", draws)):
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name}: expected an integer >= 1, got {v!r}")
-        if not isinstance(tune, int) or tune < 0:
-            raise ValueError(f"tune: expected an integer >= 0, got {tune!r}")
-        if not 0.0 < target_accept < 1.0:
-            raise ValueError(f"target_accept: expected a value in (0, 1), got {target_accept}")
+        check_nuts_arguments(tune=tune, target_accept=target_accept, chains=chains, draws=draws)
         if sampler == "nuts_batched":
             from hssm_torch.samplers import run_batched_nuts
 

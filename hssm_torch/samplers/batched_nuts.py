@@ -382,13 +382,11 @@ def nuts_sample(
     """
     if init.dim() != 2:
         raise ValueError(f"init: expected shape (C, D), got {tuple(init.shape)}")
-    for name, v in (("draws", draws), ("max_tree_depth", max_tree_depth)):
-        if not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name}: expected an integer >= 1, got {v!r}")
-    if not isinstance(tune, int) or tune < 0:
-        raise ValueError(f"tune: expected an integer >= 0, got {tune!r}")
-    if not 0.0 < target_accept < 1.0:
-        raise ValueError(f"target_accept: expected a value in (0, 1), got {target_accept}")
+    from hssm_torch.inference import check_nuts_arguments
+
+    check_nuts_arguments(
+        tune=tune, target_accept=target_accept, draws=draws, max_tree_depth=max_tree_depth
+    )
     c, d = init.shape
     dev, dt = init.device, init.dtype
     if generator is None:

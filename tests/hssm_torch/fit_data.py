@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import arviz as az
 import numpy as np
 import pandas as pd
 import torch
 
 from simulators.simulate import simulate
+
+
+def assert_inside_hdi(idata, truth: dict, prob: float = 0.95) -> None:
+    """Assert every true value lies inside its ``prob`` highest-density interval."""
+    hdi = az.hdi(idata, hdi_prob=prob)
+    for k, v in truth.items():
+        lo, hi = hdi[k].values
+        assert lo <= v <= hi, f"{k}: true {v} outside {prob:.0%} interval [{lo:.3f}, {hi:.3f}]"
+
 
 DDM_TRUE = {"v": 0.8, "a": 1.0, "z": 0.45, "t": 0.3}
 

@@ -12,7 +12,7 @@ import torch
 from hssm_torch.inference import BoundaryWarning, ConvergenceWarning, check_fit
 from hssm_torch.likelihoods.wfpt import ddm_log_likelihood
 from hssm_torch.model import HSSM
-from tests.hssm_torch.fit_data import DDM_TRUE, ddm_data, hierarchical_data
+from tests.hssm_torch.fit_data import DDM_TRUE, assert_inside_hdi, ddm_data, hierarchical_data
 
 
 def make(data, **kw):
@@ -153,20 +153,13 @@ def test_check_fit_warns_on_bounds_and_divergences(short_fit):
 
 
 # ---------------------------------------------------------------- recovery (slow)
-def _inside_95(idata, truth, prob=0.95):
-    hdi = az.hdi(idata, hdi_prob=prob)
-    for k, v in truth.items():
-        lo, hi = hdi[k].values
-        assert lo <= v <= hi, f"{k}: true {v} outside {prob:.0%} interval [{lo:.3f}, {hi:.3f}]"
-
-
 @pytest.mark.slow
 @pytest.mark.mcmc
 def test_ddm_recovery_nuts():
     df = ddm_data(500, seed=11)
     m = make(df)
     idata = m.sample(chains=2, draws=1000, tune=1000, seed=11, progress=False)
-    _inside_95(idata, DDM_TRUE)
+    assert_inside_hdi(idata, DDM_TRUE)
     assert float(az.rhat(idata).to_array().max()) < 1.01
     assert int(idata.sample_stats["diverging"].sum()) == 0
 
@@ -175,7 +168,7 @@ def test_ddm_recovery_nuts():
 def test_ddm_recovery_svi():
     df = ddm_data(500, seed=12)
     idata = make(df).vi(guide="mvn", steps=3000, lr=0.02, draws=2000, seed=2, progress=False)
-    _inside_95(idata, DDM_TRUE)
+    assert_inside_hdi(idata, DDM_TRUE)
 
 
 @pytest.mark.slow
@@ -189,7 +182,7 @@ def test_hierarchical_recovery_nuts():
     # misses v_x (0.718 +- 0.041 with Pyro NUTS and with nuts_batched alike); maximum
     # likelihood on 10 x 2,000 trials from the same generator gives slope 0.801 / 0.794 / 0.796
     # (+- 0.009) for seeds 13-15, so the generator and the likelihood are unbiased.
-    _inside_95(
+    assert_inside_hdi(
         idata,
         {
             "v_Intercept": 0.5,
@@ -227,7 +220,7 @@ def test_angle_fit_with_lan(reference_dir):
     )
     # 2 x (500 + 500) gave r_hat(theta) = 1.011 here: full settings
     idata = m.sample(chains=2, draws=1000, tune=1000, seed=21, progress=False)
-    _inside_95(idata, truth)
+    assert_inside_hdi(idata, truth)
     assert float(az.rhat(idata).to_array().max()) < 1.01
 
 

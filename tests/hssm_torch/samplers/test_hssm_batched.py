@@ -9,14 +9,7 @@ import pytest
 from hssm_torch.inference import ConvergenceWarning
 from hssm_torch.model import HSSM
 from hssm_torch.samplers import run_batched_nuts
-from tests.hssm_torch.fit_data import DDM_TRUE, ddm_data, hierarchical_data
-
-
-def _inside_95(idata, truth):
-    hdi = az.hdi(idata, hdi_prob=0.95)
-    for k, v in truth.items():
-        lo, hi = hdi[k].values
-        assert lo <= v <= hi, f"{k}: true {v} outside 95% interval [{lo:.3f}, {hi:.3f}]"
+from tests.hssm_torch.fit_data import DDM_TRUE, assert_inside_hdi, ddm_data, hierarchical_data
 
 
 @pytest.mark.slow
@@ -39,7 +32,7 @@ def test_small_ddm_fit_recovers_and_converges():
         "n_steps",
     }
     assert idata.log_likelihood["rt,response"].shape == (2, 200, 150)
-    _inside_95(idata, DDM_TRUE)
+    assert_inside_hdi(idata, DDM_TRUE)
     assert float(az.rhat(idata).to_array().max()) < 1.02
     assert int(idata.sample_stats["diverging"].sum()) == 0
     # lp is the log joint (unconstrained): it equals minus the potential at the draws
@@ -86,7 +79,7 @@ def test_ddm_recovery_nuts_batched():
         idata = m.sample(
             sampler="nuts_batched", chains=2, draws=1000, tune=1000, seed=11, progress=False
         )
-    _inside_95(idata, DDM_TRUE)
+    assert_inside_hdi(idata, DDM_TRUE)
     assert float(az.rhat(idata).to_array().max()) < 1.01
     assert int(idata.sample_stats["diverging"].sum()) == 0
     assert float(az.ess(idata, method="bulk").to_array().min()) > 400

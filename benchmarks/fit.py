@@ -235,6 +235,17 @@ def run_ours(case: str, df: pd.DataFrame, meta: dict, args, sampler: str = "nuts
         "leapfrog_per_iteration_draws": float(n_steps.mean()),
         "step_size": [float(v) for v in idata.sample_stats["step_size"].values[:, -1]],
         "acceptance_rate": float(idata.sample_stats["acceptance_rate"].mean()),
+        "build_s": build,
+        "sampling_s": sampling,
+        "total_s": build + sampling,
+        "min_bulk_ess": ess,
+        "ess_per_s": ess / sampling,
+        "ess_per_s_total": ess / (build + sampling),
+        "sampling_cpu_s": sampling_cpu,
+        "ess_per_cpu_s": ess / sampling_cpu,
+        "divergences": int(idata.sample_stats["diverging"].sum()),
+        "max_rhat": float(az.rhat(idata, var_names=model.var_names).to_array().max()),
+        "n_leapfrog_total": n_lf,
     }
     if sampler == "nuts_batched":
         costs = batched_costs(model, args.chains)
@@ -243,17 +254,6 @@ def run_ours(case: str, df: pd.DataFrame, meta: dict, args, sampler: str = "nuts
         init_s = float(idata.attrs.get("init_time", 0.0))  # mode search + Hessian diagonal
         return {
             **common,
-            "build_s": build,
-            "sampling_s": sampling,
-            "total_s": build + sampling,
-            "min_bulk_ess": ess,
-            "ess_per_s": ess / sampling,
-            "ess_per_s_total": ess / (build + sampling),
-            "sampling_cpu_s": sampling_cpu,
-            "ess_per_cpu_s": ess / sampling_cpu,
-            "divergences": int(idata.sample_stats["diverging"].sum()),
-            "max_rhat": float(az.rhat(idata, var_names=model.var_names).to_array().max()),
-            "n_leapfrog_total": n_lf,
             "n_potential_calls": n_calls,
             **costs,
             "time_in_potential_s": in_grad,
@@ -269,17 +269,6 @@ def run_ours(case: str, df: pd.DataFrame, meta: dict, args, sampler: str = "nuts
     grad_total = costs["grad_s"] * n_lf
     return {
         **common,
-        "build_s": build,
-        "sampling_s": sampling,
-        "total_s": build + sampling,
-        "min_bulk_ess": ess,
-        "ess_per_s": ess / sampling,
-        "ess_per_s_total": ess / (build + sampling),
-        "sampling_cpu_s": sampling_cpu,
-        "ess_per_cpu_s": ess / sampling_cpu,
-        "divergences": int(idata.sample_stats["diverging"].sum()),
-        "max_rhat": float(az.rhat(idata, var_names=model.var_names).to_array().max()),
-        "n_leapfrog_total": n_lf,
         **costs,
         "time_in_gradients_s": grad_total,
         "time_in_likelihood_s": costs["likelihood_grad_s"] * n_lf,

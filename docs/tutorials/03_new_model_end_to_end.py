@@ -45,7 +45,7 @@ torch.manual_seed(0)
 #
 # Keep the box as narrow as your data allow: a narrow box is what makes a small network
 # good enough. (A module that calls `register_model` at import can be passed to the generate
-# app as `'import_modules=[mymodels]' model=ddm_expcollapse`.)
+# and train apps as `'import_modules=[mymodels]' model=ddm_expcollapse`.)
 
 # %%
 NAME = "ddm_expcollapse"

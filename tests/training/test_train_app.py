@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -301,3 +302,57 @@ def test_experiment_presets_compose(name):
     gen = OmegaConf.to_container(cfg.generate, resolve=True)
     # a valid generator config (device checked here on CPU: the _full presets name cuda)
     config_from_dict({**gen, "output_dir": "unused", "device": "cpu"})
+
+
+USER_MODEL_MODULE = '''
+from simulators import ModelSpec, ParamSpec, register_model
+
+register_model(
+    ModelSpec(
+        name="user_ddm_for_train_test",
+        simulator="ddm",
+        choices=(-1, 1),
+        params=(
+            ParamSpec("v", -2.0, 2.0, 0.0),
+            ParamSpec("a", 0.5, 2.0, 1.0),
+            ParamSpec("z", 0.3, 0.7, 0.5),
+            ParamSpec("t", 0.1, 0.5, 0.3),
+        ),
+        description="a ddm registered by a user module",
+        reference="test",
+    ),
+    overwrite=True,
+)
+'''
+
+
+def test_import_modules_lets_the_app_train_a_user_registered_model(tmp_path, monkeypatch):
+    """A model registered by a user module is generated, trained and exported by name."""
+    from simulators import get_model, list_models, unregister_model
+
+    torch.set_num_threads(1)
+    pkg = tmp_path / "userpkg"
+    pkg.mkdir()
+    (pkg / "my_train_models.py").write_text(USER_MODEL_MODULE)
+    monkeypatch.syspath_prepend(str(pkg))
+    name = "user_ddm_for_train_test"
+    with pytest.raises(ValueError, match="import_modules: cannot import 'no_such_module_xyz'"):
+        train_network(_cfg(tmp_path, f"model={name}", "import_modules=[no_such_module_xyz]"))
+    with pytest.raises(ValueError, match=name):  # not registered without the import
+        train_network(_cfg(tmp_path, f"model={name}"))
+    cfg = _cfg(tmp_path, f"model={name}", "import_modules=[my_train_models]")
+    cfg.generate = {**TINY_GENERATE, "model": name, "n_parameter_sets": 20, "n_shards": 2}
+    try:
+        result = train_network(cfg)
+        manifest = json.loads((tmp_path / "data" / "manifest.json").read_text())
+        assert manifest["model"] == name
+        side = read_sidecar(result["onnx"])
+        assert side["model"] == name and result["onnx"].name == f"{name}_lan.onnx"
+        # the training box is the user model's, not the built-in ddm's
+        assert side["training_box"]["t"] == [0.1, 0.5]
+    finally:
+        monkeypatch.delitem(sys.modules, "my_train_models", raising=False)
+        if name in list_models():
+            unregister_model(name)
+    with pytest.raises(ValueError):
+        get_model(name)

@@ -17,6 +17,7 @@ Example
 from __future__ import annotations
 
 import difflib
+import importlib
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ __all__ = [
     "ModelSpec",
     "ParamSpec",
     "get_model",
+    "import_model_modules",
     "list_models",
     "register_model",
     "unregister_model",
@@ -331,6 +333,30 @@ def get_model(name: str | ModelSpec) -> ModelSpec:
         raise ValueError(
             f"unknown model {name!r}{hint} (simulators.list_models() lists all {len(_REGISTRY)})"
         ) from None
+
+
+def import_model_modules(names: Iterable[str] | None) -> list[str]:
+    """Import modules that register user models (``register_model`` at import time).
+
+    What the apps' ``import_modules`` option does before a model is looked up by name.
+    Raises ``ValueError`` naming ``import_modules`` and the module that cannot be imported.
+
+    Example
+    -------
+    >>> import_model_modules(["simulators.boundaries"])
+    ['simulators.boundaries']
+    """
+    if names is None:
+        return []
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"import_modules: expected a list of module names, got {names!r}")
+    out = list(names)
+    for name in out:
+        try:
+            importlib.import_module(name)
+        except ImportError as err:
+            raise ValueError(f"import_modules: cannot import {name!r} ({err})") from None
+    return out
 
 
 def list_models(simulator: str | Iterable[str] | None = None) -> list[str]:

@@ -21,7 +21,6 @@ Example
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -38,6 +37,7 @@ from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
 from simulators import get_model
+from simulators.registry import import_model_modules
 from training.analytical_labels import LABEL_SOURCES, AnalyticalLabelDataModule, analytical_models
 from training.datamodule import ShardDataModule
 from training.evaluate import evaluate_network
@@ -92,19 +92,6 @@ def _maybe_generate(cfg: DictConfig, data_dir: Path) -> None:
         raise ValueError(f"generate.model: {gen['model']!r} differs from model {cfg.model!r}")
     logger.info("data_dir %s holds no complete dataset: generating training data first", data_dir)
     run_generate(gen)
-
-
-def _import_modules(cfg: DictConfig) -> list[str]:
-    """Import the modules named in ``cfg.import_modules`` (they register user models)."""
-    names = cfg.get("import_modules") or []
-    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
-        raise ValueError(f"import_modules: expected a list of module names, got {names!r}")
-    for name in names:
-        try:
-            importlib.import_module(name)
-        except ImportError as err:
-            raise ValueError(f"import_modules: cannot import {name!r} ({err})") from None
-    return list(names)
 
 
 def _datamodule(cfg: DictConfig, kind: str, data_dir: Path) -> ShardDataModule:
@@ -215,7 +202,7 @@ def train_network(cfg: DictConfig) -> dict[str, Any]:
     kind = cfg.network.kind
     if kind not in MODULES:
         raise ValueError(f"network.kind: expected one of {sorted(MODULES)}, got {kind!r}")
-    _import_modules(cfg)
+    import_model_modules(cfg.get("import_modules"))
     spec = get_model(cfg.model)
     source = cfg.get("label_source", "kde")
     if source not in LABEL_SOURCES:

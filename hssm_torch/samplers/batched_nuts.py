@@ -40,6 +40,7 @@ from hssm_torch.samplers.adaptation import (
     mass_windows,
     regularised_variance,
 )
+from hssm_torch.samplers.compiled import ValueAndGrad, value_and_grad_fn
 from hssm_torch.samplers.potential import BatchedPotential
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -78,6 +79,10 @@ class NUTSResult:
         Every potential-and-gradient call (leapfrog steps, step-size searches, start).
     warmup_diverging : torch.Tensor
         ``(C,)`` divergent transitions during warm-up.
+    compiled : bool
+        Whether the potential ran compiled (``False`` also when compiling failed).
+    compile_time : float
+        Seconds spent compiling before the first iteration (0.0 when eager).
     """
 
     positions: torch.Tensor
@@ -92,13 +97,15 @@ class NUTSResult:
     n_chain_leapfrog_total: int
     n_potential_calls: int
     warmup_diverging: torch.Tensor
+    compiled: bool = False
+    compile_time: float = 0.0
 
 
 class _Evaluator:
     """Potential and gradient for a batch of chains, restricted to the moving ones."""
 
-    def __init__(self, potential_fn: Potential, compact: bool) -> None:
-        self.potential_fn = potential_fn
+    def __init__(self, value_and_grad: ValueAndGrad, compact: bool) -> None:
+        self.value_and_grad = value_and_grad
         self.compact = compact
         self.n_calls = 0
         self.n_chain_evals = 0
@@ -106,11 +113,7 @@ class _Evaluator:
     def full(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         self.n_calls += 1
         self.n_chain_evals += x.shape[0]
-        with torch.enable_grad():
-            xg = x.detach().requires_grad_(True)
-            u = self.potential_fn(xg)
-            (g,) = torch.autograd.grad(u.sum(), xg)
-        u = u.detach()
+        u, g = self.value_and_grad(x)
         return torch.where(torch.isnan(u), torch.full_like(u, math.inf), u), g
 
     def __call__(
@@ -332,6 +335,7 @@ def nuts_sample(
     progress: bool = True,
     compact: bool | None = None,
     desc: str = "batched NUTS",
+    compile: bool = False,
 ) -> NUTSResult:
     """Run NUTS on ``C`` chains at once.
 
@@ -360,10 +364,17 @@ def nuts_sample(
     progress : bool
         tqdm progress bar over iterations.
     compact : bool, optional
-        Evaluate only the chains still moving (default: on CPU, where the work saved is
-        real; on a GPU the batch costs about the same whatever its size).
+        Evaluate only the chains still moving (default: eager on CPU, where the work saved
+        is real; off when compiled, so that one graph (all ``C`` rows) serves every call,
+        and on a GPU, where the batch costs about the same whatever its size).
     desc : str
         Progress bar label.
+    compile : bool
+        Compile ``potential_fn``'s forward pass with ``torch.compile`` before the first
+        iteration (see :func:`hssm_torch.samplers.compiled.value_and_grad_fn`; falls back
+        to eager with a logged warning if compiling fails). Costs seconds to tens of seconds
+        once (``NUTSResult.compile_time``); with ``compact=True`` one graph per batch size
+        ``1..C`` is compiled.
 
     Returns
     -------
@@ -393,9 +404,15 @@ def nuts_sample(
         if seed is None:
             seed = int(torch.randint(0, 2**62, (1,)).item())
         generator = torch.Generator(device=dev).manual_seed(int(seed))
+    value_and_grad, info = value_and_grad_fn(
+        potential_fn,
+        init.detach(),
+        compile=compile,
+        batch_sizes=range(1, c + 1) if compact else [c],
+    )
     if compact is None:
-        compact = dev.type == "cpu"
-    evaluate = _Evaluator(potential_fn, compact)
+        compact = dev.type == "cpu" and not info["compiled"]
+    evaluate = _Evaluator(value_and_grad, compact)
     if inv_mass is None:
         inv_mass = torch.ones((c, d), dtype=dt, device=dev)
     else:
@@ -473,6 +490,8 @@ def nuts_sample(
         n_chain_leapfrog_total=int(n_chain_lf),
         n_potential_calls=evaluate.n_calls,
         warmup_diverging=warm_div,
+        compiled=bool(info["compiled"]),
+        compile_time=float(info["compile_time"]),
     )
 
 
@@ -517,6 +536,7 @@ def run_batched_nuts(
     jit: bool = True,
     max_tree_depth: int = 10,
     init_mass: bool = True,
+    compile: bool = False,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, float]]:
     """Run ``chains`` NUTS chains together on a model (``HSSM.sample(sampler="nuts_batched")``).
 
@@ -536,11 +556,14 @@ def run_batched_nuts(
     progress : bool
         tqdm progress bar over iterations.
     jit : bool
-        Accepted for compatibility with :func:`~hssm_torch.inference.run_nuts`; the batched
-        sampler runs eagerly (one potential call already covers every chain), so
-        ``timing["jit_gap"]`` is 0.
+        Accepted for compatibility with :func:`~hssm_torch.inference.run_nuts` (the
+        TorchScript JIT is not used here; see ``compile``), so ``timing["jit_gap"]`` is 0.
     max_tree_depth : int
     init_mass : bool
+    compile : bool
+        Compile the batched potential with ``torch.compile`` before sampling (seconds to
+        tens of seconds, reported as ``timing["compile_time"]`` and not counted in
+        ``sampling_time``; falls back to eager with a logged warning if compiling fails).
 
     Returns
     -------
@@ -554,7 +577,8 @@ def run_batched_nuts(
         ``n_batched_steps`` (batched potential calls in trajectories),
         ``n_potential_calls`` (all batched potential calls), ``init_time`` (seconds spent
         finding the starting points and initial mass matrix, included in
-        ``sampling_time``).
+        ``sampling_time``), ``compile_time`` (seconds, excluded from ``sampling_time``),
+        ``compiled`` (1.0 if the potential ran compiled, else 0.0).
 
     Example
     -------
@@ -591,7 +615,9 @@ def run_batched_nuts(
         inv_mass=inv_mass,
         generator=gen,
         progress=progress,
+        compile=compile,
     )
+    sampling_time = time.perf_counter() - t0 - res.compile_time
     constrained = pot.constrain(res.positions.reshape(-1, pot.dim))
     samples = {
         name: v.reshape((chains, draws) + v.shape[1:]).detach().cpu().numpy()
@@ -606,11 +632,13 @@ def run_batched_nuts(
         "acceptance_rate": res.acceptance_rate.cpu().numpy(),
     }
     timing = {
-        "sampling_time": time.perf_counter() - t0,
+        "sampling_time": sampling_time,
         "n_leapfrog_total": res.n_chain_leapfrog_total,
         "jit_gap": 0.0,
         "n_batched_steps": res.n_leapfrog_total,
         "n_potential_calls": res.n_potential_calls,
         "init_time": init_time,
+        "compile_time": res.compile_time,
+        "compiled": float(res.compiled),
     }
     return samples, stats, timing

@@ -1,0 +1,167 @@
+"""Potential-and-gradient functions for the batched sampler, eager or ``torch.compile``-d.
+
+:func:`value_and_grad_fn` turns a batched potential ``x (C, D) -> U (C,)`` into
+``x -> (U, dU/dx)``. With ``compile=True`` the potential's forward pass is compiled with
+``torch.compile`` (TorchInductor: fused C++ loops on the CPU, Triton kernels on a GPU) and
+the gradient comes from ordinary autograd on the compiled graph (AOTAutograd compiles the
+backward too). Compiling a function that itself calls ``torch.autograd.grad`` breaks the
+graph and compiles more slowly, so only the forward is handed to ``torch.compile``.
+
+Compilation happens here, before sampling: the compiled function is called once for every
+batch size it will see (``batch_sizes``), so the sampler never recompiles, and the time is
+returned separately. If compiling (or the check that the compiled function agrees with the
+eager one) fails, a warning is logged and the eager function is returned.
+
+Example
+-------
+>>> import torch
+>>> pot = lambda x: 0.5 * (x * x).sum(-1)
+>>> vg, info = value_and_grad_fn(pot, torch.zeros(2, 3, dtype=torch.float64), compile=False)
+>>> u, g = vg(torch.ones(2, 3, dtype=torch.float64))
+>>> u.tolist(), info["compiled"]
+([1.5, 1.5], False)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from collections.abc import Callable, Iterable
+
+import torch
+
+__all__ = ["compile_warnings_filtered", "eager_value_and_grad", "value_and_grad_fn"]
+
+logger = logging.getLogger(__name__)
+
+ValueAndGrad = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+#: Warnings that tracing our likelihoods emits and that are known to be harmless:
+#: Dynamo traces through ``functools.lru_cache`` wrappers (the cached helpers in
+#: :mod:`hssm_torch.likelihoods.wfpt` build per-dtype/device constants, identical on every
+#: call), Inductor's import of TorchScript helpers announces their deprecation, and Dynamo
+#: instantiates ``torch.autograd.Function`` classes while tracing them (we never do).
+_KNOWN_COMPILE_WARNINGS = (
+    (r"Dynamo detected a call to a `functools.lru_cache`-wrapped function", UserWarning),
+    (r"`torch.jit.script_method` is deprecated", DeprecationWarning),
+    (r"`torch.jit.script` is deprecated", DeprecationWarning),
+    (r".*should not be instantiated\. Methods on autograd functions", DeprecationWarning),
+)
+
+
+class compile_warnings_filtered(warnings.catch_warnings):  # noqa: N801 (context manager)
+    """Context manager that silences only the known harmless compile warnings above."""
+
+    def __enter__(self):
+        out = super().__enter__()
+        for message, category in _KNOWN_COMPILE_WARNINGS:
+            warnings.filterwarnings("ignore", message=message, category=category)
+        return out
+
+
+def eager_value_and_grad(potential_fn: Callable[[torch.Tensor], torch.Tensor]) -> ValueAndGrad:
+    """``x -> (U(x), grad)`` with one backward pass of ``U(x).sum()`` (chains independent).
+
+    Example
+    -------
+    >>> import torch
+    >>> vg = eager_value_and_grad(lambda x: (x ** 2).sum(-1))
+    >>> vg(torch.ones(1, 2))[1].tolist()
+    [[2.0, 2.0]]
+    """
+
+    def value_and_grad(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.enable_grad():
+            xg = x.detach().requires_grad_(True)
+            u = potential_fn(xg)
+            (g,) = torch.autograd.grad(u.sum(), xg)
+        return u.detach(), g
+
+    return value_and_grad
+
+
+def _agree(a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, torch.Tensor]) -> bool:
+    """Compiled and eager ``(U, grad)`` agree (up to reassociation) where both are finite."""
+    for x, y in zip(a, b):
+        fx, fy = torch.isfinite(x), torch.isfinite(y)
+        if not bool(torch.equal(fx, fy)):
+            return False
+        if bool(fx.any()) and not torch.allclose(x[fx], y[fy], rtol=1e-6, atol=1e-6):
+            return False
+    return True
+
+
+def value_and_grad_fn(
+    potential_fn: Callable[[torch.Tensor], torch.Tensor],
+    example: torch.Tensor,
+    *,
+    compile: bool = False,
+    batch_sizes: Iterable[int] | None = None,
+) -> tuple[ValueAndGrad, dict[str, float | bool | str]]:
+    """A ``(U, grad)`` function for ``potential_fn``, compiled (and warmed up) or eager.
+
+    Parameters
+    ----------
+    potential_fn : callable
+        ``x (C, D) -> U (C,)``, differentiable, rows independent.
+    example : torch.Tensor
+        ``(C, D)`` point (dtype, device, typical values) used to compile and to check the
+        compiled function against the eager one.
+    compile : bool
+        Compile the forward pass with ``torch.compile(fullgraph=True, dynamic=False)``.
+    batch_sizes : iterable of int, optional
+        Row counts the function will be called with (default: ``example``'s). One graph is
+        compiled per size, before this returns.
+
+    Returns
+    -------
+    value_and_grad : callable
+        ``x -> (U (C,), grad (C, D))``.
+    info : dict
+        ``compiled`` (bool: False also when compiling failed), ``compile_time`` (seconds,
+        0.0 when eager), ``fallback_reason`` (the error, when compiling failed).
+
+    Example
+    -------
+    >>> import torch
+    >>> pot = lambda x: (x * x).sum(-1)
+    >>> vg, info = value_and_grad_fn(pot, torch.ones(2, 2), compile=False)
+    >>> info["compile_time"]
+    0.0
+    """
+    eager = eager_value_and_grad(potential_fn)
+    info: dict[str, float | bool | str] = {"compiled": False, "compile_time": 0.0}
+    if not compile:
+        return eager, info
+    sizes = sorted(set(batch_sizes or [example.shape[0]]))
+    if not sizes or sizes[0] < 1:
+        raise ValueError(f"batch_sizes: expected positive integers, got {sizes}")
+    t0 = time.perf_counter()
+    try:
+        compiled_fn = torch.compile(potential_fn, fullgraph=True, dynamic=False)
+        compiled = eager_value_and_grad(compiled_fn)
+        with compile_warnings_filtered():
+            for c in sizes:
+                reps = math.ceil(c / example.shape[0])
+                x = example.repeat(reps, 1)[:c].contiguous()
+                got = compiled(x)
+                if not _agree(got, eager(x)):
+                    raise RuntimeError(
+                        f"the compiled potential differs from the eager one at {c} chain(s)"
+                    )
+    except Exception as err:  # noqa: BLE001 - any compiler failure falls back to eager
+        reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        logger.warning("torch.compile of the potential failed (%s); running eagerly", reason)
+        info.update(compile_time=time.perf_counter() - t0, fallback_reason=reason)
+        return eager, info
+    info.update(compiled=True, compile_time=time.perf_counter() - t0)
+    logger.info("potential compiled in %.1f s for batch sizes %s", info["compile_time"], sizes)
+
+    def value_and_grad(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # a recompilation (new shape, dtype or device) retraces: keep its known warnings out
+        with compile_warnings_filtered():
+            return compiled(x)
+
+    return value_and_grad, info

@@ -17,6 +17,16 @@ call (and the likelihood alone, forward and backward, on the same batch) times t
 of calls, the rest being the sampler's own per-step work; leapfrog steps per iteration
 are the mean of ``n_steps``. The machine's load average is recorded with each case.
 
+``--sampler nuts_batched_compiled`` (or ``all``) runs the batched NUTS with the potential
+compiled by ``torch.compile`` (``HSSM.sample(sampler="nuts_batched", compile=True)``). The
+compile happens before sampling: it is reported as ``compile_s``, left out of
+``sampling_s`` and ``ess_per_s``, and included in ``ess_per_s_incl_compile`` and in
+``total_s`` / ``ess_per_s_total``. HSSM's ``sample()`` time includes its own PyTensor/JAX
+compilation, so ``ratio_ess_per_s_incl_compile*`` is the like-for-like ratio of sampling
+calls. ``inductor_cache`` records whether TorchInductor's on-disk cache held files at the
+start (warm: compiled kernels may be reused; run with TORCHINDUCTOR_CACHE_DIR set to an
+empty folder for a cold compile).
+
 HSSM runs in the same process tree through $PEER_PYTHON (HSSM 0.5 venv) on the same data
 (PyMC NUTS for (i), numpyro for (ii) and (iii), p_outlier=None); its ESS is computed here
 with the same ArviZ estimator. Without PEER_PYTHON the comparison is skipped (printed).
@@ -24,6 +34,7 @@ with the same ArviZ estimator. Without PEER_PYTHON the comparison is skipped (pr
     python benchmarks/fit.py                 # all cases, full settings
     python benchmarks/fit.py --cases i --draws 300 --tune 300
     python benchmarks/fit.py --cases i,ii --sampler both
+    python benchmarks/fit.py --cases i,ii,iii --sampler nuts_batched,nuts_batched_compiled
 Results: benchmarks/results/fit.json (written to a temporary name, then renamed).
 """
 
@@ -91,6 +102,27 @@ res = {"import_s": t1 - t0, "build_s": t2 - t1, "sample_s": t3 - t2, "sample_cpu
        "divergences": div}
 print(json.dumps(res))
 """
+
+
+#: ``--sampler`` value -> key of its results in the JSON
+SAMPLER_KEYS = {
+    "nuts": "hssm_torch",
+    "nuts_batched": "hssm_torch_batched",
+    "nuts_batched_compiled": "hssm_torch_batched_compiled",
+}
+
+
+def inductor_cache_state() -> dict:
+    """TorchInductor's on-disk cache folder and how many files it held at the start (0: the
+    first compile of each graph is cold; otherwise compiled graphs may be reused)."""
+    try:
+        from torch._inductor.runtime.cache_dir_utils import cache_dir
+
+        path = Path(cache_dir())
+    except Exception as err:  # noqa: BLE001 - only reported
+        return {"error": repr(err)}
+    n = sum(1 for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
+    return {"dir": str(path), "files_before": n}
 
 
 def simulate(model: str, theta: np.ndarray, seed: int) -> pd.DataFrame:
@@ -163,18 +195,21 @@ def gradient_costs(model, reps: int = 20) -> dict[str, float]:
     return {"grad_s": t_grad, "likelihood_grad_s": t_lik}
 
 
-def batched_costs(model, chains: int, reps: int = 20) -> dict[str, float]:
-    """Seconds per batched potential-and-gradient call over ``chains`` chains, and of the
-    likelihood alone (forward + backward) on the same ``(chains, N, P)`` batch."""
+def batched_costs(model, chains: int, reps: int = 20, compile: bool = False) -> dict[str, float]:
+    """Seconds per batched potential-and-gradient call over ``chains`` chains (compiled
+    with ``compile``: the potential is compiled again here, outside the timed run), and of
+    the likelihood alone (forward + backward, eager) on the same ``(chains, N, P)`` batch."""
     from hssm_torch.samplers import BatchedPotential
+    from hssm_torch.samplers.compiled import value_and_grad_fn
 
     pot = BatchedPotential(model.builder)
     x = pot.initial_point().expand(chains, -1).clone()
+    vg, _ = value_and_grad_fn(pot, x, compile=compile)
     for _ in range(3):
-        pot.value_and_grad(x)
+        vg(x)
     t0 = time.perf_counter()
     for _ in range(reps):
-        pot.value_and_grad(x)
+        vg(x)
     t_grad = (time.perf_counter() - t0) / reps
     b = model.builder
     vals = {k: v.detach() for k, v in pot.constrain(x).items()}
@@ -203,7 +238,7 @@ def run_ours(case: str, df: pd.DataFrame, meta: dict, args, sampler: str = "nuts
     c0 = time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if sampler == "nuts_batched":
+        if sampler.startswith("nuts_batched"):
             # called directly (not through model.sample) to keep its extra timing keys
             from hssm_torch.inference import build_idata
             from hssm_torch.samplers import run_batched_nuts
@@ -215,6 +250,7 @@ def run_ours(case: str, df: pd.DataFrame, meta: dict, args, sampler: str = "nuts
                 tune=args.tune,
                 seed=1,
                 progress=False,
+                compile=sampler == "nuts_batched_compiled",
             )
             idata, _ = build_idata(model, samples, stats)
             idata.attrs.update(timing)
@@ -225,6 +261,7 @@ def run_ours(case: str, df: pd.DataFrame, meta: dict, args, sampler: str = "nuts
     sampling_cpu = time.process_time() - c0  # includes building the InferenceData
     load_after = os.getloadavg()
     sampling = float(idata.attrs["sampling_time"])
+    compile_s = float(idata.attrs.get("compile_time", 0.0))  # not in sampling_time
     n_lf = int(idata.attrs["n_leapfrog_total"])
     post = {k: idata.posterior[k].values for k in model.var_names}
     ess = min_bulk_ess(post)
@@ -236,19 +273,22 @@ def run_ours(case: str, df: pd.DataFrame, meta: dict, args, sampler: str = "nuts
         "step_size": [float(v) for v in idata.sample_stats["step_size"].values[:, -1]],
         "acceptance_rate": float(idata.sample_stats["acceptance_rate"].mean()),
         "build_s": build,
+        "compile_s": compile_s,
+        "compiled": bool(idata.attrs.get("compiled", 0.0)),
         "sampling_s": sampling,
-        "total_s": build + sampling,
+        "total_s": build + compile_s + sampling,
         "min_bulk_ess": ess,
         "ess_per_s": ess / sampling,
-        "ess_per_s_total": ess / (build + sampling),
+        "ess_per_s_incl_compile": ess / (compile_s + sampling),
+        "ess_per_s_total": ess / (build + compile_s + sampling),
         "sampling_cpu_s": sampling_cpu,
         "ess_per_cpu_s": ess / sampling_cpu,
         "divergences": int(idata.sample_stats["diverging"].sum()),
         "max_rhat": float(az.rhat(idata, var_names=model.var_names).to_array().max()),
         "n_leapfrog_total": n_lf,
     }
-    if sampler == "nuts_batched":
-        costs = batched_costs(model, args.chains)
+    if sampler.startswith("nuts_batched"):
+        costs = batched_costs(model, args.chains, compile=sampler == "nuts_batched_compiled")
         n_calls = int(idata.attrs.get("n_potential_calls", 0)) or n_lf
         in_grad = costs["batched_grad_s"] * n_calls
         init_s = float(idata.attrs.get("init_time", 0.0))  # mode search + Hessian diagonal
@@ -327,16 +367,22 @@ def main(argv=None) -> int:
     parser.add_argument("--tune", type=int, default=1000)
     parser.add_argument(
         "--sampler",
-        choices=("nuts", "nuts_batched", "both"),
         default="nuts",
-        help="ours: Pyro NUTS, the batched NUTS, or both side by side",
+        help="ours, comma-separated: nuts (Pyro NUTS), nuts_batched, nuts_batched_compiled "
+        "(torch.compile), both (= nuts,nuts_batched), all (the three)",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "fit.json")
     args = parser.parse_args(argv)
+    aliases = {"both": "nuts,nuts_batched", "all": ",".join(SAMPLER_KEYS)}
+    samplers = aliases.get(args.sampler, args.sampler).split(",")
+    unknown = [s for s in samplers if s not in SAMPLER_KEYS]
+    if unknown:
+        parser.error(f"--sampler: unknown {unknown}; expected {sorted(SAMPLER_KEYS)}, both, all")
     torch.set_num_threads(1)
     results = {
         "settings": vars(args) | {"out": str(args.out)},
         "load_average": os.getloadavg(),
+        "inductor_cache": inductor_cache_state(),
         "cases": {},
     }
     if not os.environ.get("PEER_PYTHON"):
@@ -346,10 +392,9 @@ def main(argv=None) -> int:
             print(f"case iii skipped: {ANGLE_LAN} not found")
             continue
         df, meta = make_case(case)
-        samplers = ("nuts", "nuts_batched") if args.sampler == "both" else (args.sampler,)
         entry = {"n_trials": len(df), **meta, "load_average_before": os.getloadavg()}
         for sampler in samplers:
-            key = "hssm_torch" if sampler == "nuts" else "hssm_torch_batched"
+            key = SAMPLER_KEYS[sampler]
             ours = run_ours(case, df, meta, args, sampler)
             entry[key] = ours
             if sampler == "nuts":
@@ -365,6 +410,11 @@ def main(argv=None) -> int:
                     f"{ours['n_potential_calls']} calls, sampler overhead "
                     f"{ours['sampler_overhead_per_call_ms']:.2f} ms/call"
                 )
+                if ours["compile_s"] or sampler == "nuts_batched_compiled":
+                    detail += (
+                        f"; compiled {ours['compiled']} in {ours['compile_s']:.1f} s "
+                        f"(not in sampling; {ours['ess_per_s_incl_compile']:.2f} ESS/s with it)"
+                    )
             print(
                 f"({case}) hssm-torch {sampler}: sampling {ours['sampling_s']:.1f} s, "
                 f"total {ours['total_s']:.1f} s, min ESS {ours['min_bulk_ess']:.0f}, "
@@ -377,11 +427,11 @@ def main(argv=None) -> int:
         entry["hssm"] = peer
         if peer and "error" not in peer:
             peer["load_average_after"] = os.getloadavg()
-            for key in ("hssm_torch", "hssm_torch_batched"):
+            for key in SAMPLER_KEYS.values():
                 if key not in entry:
                     continue
                 ours = entry[key]
-                suffix = "" if key == "hssm_torch" else "_batched"
+                suffix = key[len("hssm_torch") :]
                 entry[f"ratio_ess_per_s{suffix}"] = ours["ess_per_s"] / peer["ess_per_s"]
                 entry[f"ratio_ess_per_cpu_s{suffix}"] = (
                     ours["ess_per_cpu_s"] / peer["ess_per_cpu_s"]
@@ -389,11 +439,17 @@ def main(argv=None) -> int:
                 entry[f"ratio_ess_per_s_total{suffix}"] = (
                     ours["ess_per_s_total"] / peer["ess_per_s_total"]
                 )
+                # HSSM's sample() includes its own (PyTensor/JAX) compilation
+                entry[f"ratio_ess_per_s_incl_compile{suffix}"] = (
+                    ours["ess_per_s_incl_compile"] / peer["ess_per_s"]
+                )
                 print(
                     f"({case}) HSSM ({peer['sampler']}): sample() {peer['sample_s']:.1f} s, "
                     f"min ESS {peer['min_bulk_ess']:.0f}, {peer['ess_per_s']:.2f} ESS/s -> "
                     f"{key} ratio {entry[f'ratio_ess_per_s{suffix}']:.2f} "
-                    f"(total incl. build: {entry[f'ratio_ess_per_s_total{suffix}']:.2f}; "
+                    f"(incl. compile vs sample(): "
+                    f"{entry[f'ratio_ess_per_s_incl_compile{suffix}']:.2f}; "
+                    f"total incl. build: {entry[f'ratio_ess_per_s_total{suffix}']:.2f}; "
                     f"per CPU second: {entry[f'ratio_ess_per_cpu_s{suffix}']:.2f}); "
                     f"load {peer['load_average_after'][0]:.1f}"
                 )

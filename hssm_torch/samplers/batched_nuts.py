@@ -23,6 +23,7 @@ controls (does any chain still move?) and the progress bar.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -40,7 +41,12 @@ from hssm_torch.samplers.adaptation import (
     mass_windows,
     regularised_variance,
 )
-from hssm_torch.samplers.compiled import ValueAndGrad, value_and_grad_fn
+from hssm_torch.samplers.compiled import (
+    ValueAndGrad,
+    compile_checked,
+    compile_warnings_filtered,
+    value_and_grad_fn,
+)
 from hssm_torch.samplers.potential import BatchedPotential
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -113,8 +119,7 @@ class _Evaluator:
     def full(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         self.n_calls += 1
         self.n_chain_evals += x.shape[0]
-        u, g = self.value_and_grad(x)
-        return torch.where(torch.isnan(u), torch.full_like(u, math.inf), u), g
+        return self.value_and_grad(x)  # NaN potentials: see _leaf_update
 
     def __call__(
         self, x: torch.Tensor, mask: torch.Tensor, n_moving: int
@@ -169,6 +174,62 @@ def _rand(n: int, gen: torch.Generator, like: torch.Tensor) -> torch.Tensor:
     return torch.rand(n, generator=gen, dtype=like.dtype, device=like.device)
 
 
+def _leaf_update(
+    x1, u1, g1, p_half, eps, inv_mass, h0, going, u_take, n_steps, sum_acc,
+    sub_log_w, sub_x, sub_u, sub_g, sub_rho, xc, pc, gc,
+):  # fmt: skip
+    """Everything a leaf does after its potential call, and the next leaf's leapfrog.
+
+    The second half-step of the momentum, the energy error, divergence, acceptance
+    statistic, progressive multinomial sampling within the subtree, the new trajectory end,
+    then the first half of the next leapfrog step (``p_half``, ``x1``; unused after the
+    subtree's last leaf). Pure tensor code of fixed shapes, so ``torch.compile`` fuses it
+    into one kernel when the sampler runs compiled. ``u_take`` is this leaf's uniform draw.
+    """
+    u1 = torch.where(torch.isnan(u1), torch.full_like(u1, math.inf), u1)
+    p1 = p_half - 0.5 * eps * g1
+    delta = u1 + _kinetic(p1, inv_mass) - h0  # energy error
+    delta = torch.where(torch.isnan(delta), torch.full_like(delta, math.inf), delta)
+    div = going & (delta > MAX_ENERGY_ERROR)
+    n_steps = n_steps + going.long()
+    sum_acc = sum_acc + torch.where(going, torch.exp(-delta).clamp(max=1.0), 0.0)
+    new_log_w = torch.logaddexp(sub_log_w, -delta)
+    take = going & (u_take < torch.exp(-delta - new_log_w))
+    tk = take.unsqueeze(-1)
+    sub_x = torch.where(tk, x1, sub_x)
+    sub_u = torch.where(take, u1, sub_u)
+    sub_g = torch.where(tk, g1, sub_g)
+    gw = going.unsqueeze(-1)
+    sub_log_w = torch.where(going, new_log_w, sub_log_w)
+    sub_rho = torch.where(gw, sub_rho + p1, sub_rho)
+    xc = torch.where(gw, x1, xc)
+    pc = torch.where(gw, p1, pc)
+    gc = torch.where(gw, g1, gc)
+    p_half = pc - 0.5 * eps * gc
+    x1 = xc + eps * inv_mass * p_half
+    return (
+        p1, div, n_steps, sum_acc, sub_log_w, sub_x, sub_u, sub_g, sub_rho,
+        xc, pc, gc, p_half, x1,
+    )  # fmt: skip
+
+
+def _leaf_example(x: torch.Tensor, u: torch.Tensor, g: torch.Tensor) -> tuple:
+    """Arguments of :func:`_leaf_update` with the sampler's shapes (for compiling it)."""
+    c = x.shape[0]
+    going = torch.ones(c, dtype=torch.bool, device=x.device)
+    steps = torch.zeros(c, dtype=torch.long, device=x.device)
+    eps = torch.full((c, 1), 0.1, dtype=x.dtype, device=x.device)
+
+    def k(t: torch.Tensor, add: float = 0.0) -> torch.Tensor:
+        return t + add  # a distinct tensor: the sampler never passes aliased arguments
+
+    return (
+        k(x), k(u), k(g), k(g, 1.0), eps, torch.ones_like(x), k(u, 1.0), going,
+        torch.full_like(u, 0.5), steps, torch.zeros_like(u), torch.full_like(u, -math.inf),
+        k(x), k(u), k(g), torch.zeros_like(x), k(x), k(g, 1.0), k(g),
+    )  # fmt: skip
+
+
 def _nuts_transition(
     evaluate: _Evaluator,
     x: torch.Tensor,
@@ -178,8 +239,12 @@ def _nuts_transition(
     inv_mass: torch.Tensor,
     max_tree_depth: int,
     gen: torch.Generator,
+    leaf=_leaf_update,
 ):
-    """One NUTS transition for all chains; returns the new state and per-chain statistics."""
+    """One NUTS transition for all chains; returns the new state and per-chain statistics.
+
+    ``leaf`` is :func:`_leaf_update` or its compiled version.
+    """
     c = x.shape[0]
     dev, dt = x.device, x.dtype
     p = torch.randn(x.shape, generator=gen, dtype=dt, device=dev) / inv_mass.sqrt()
@@ -212,54 +277,43 @@ def _nuts_transition(
         # the subtree of 2**j leaves
         going = active.clone()
         sub_log_w = torch.full((c,), -math.inf, dtype=dt, device=dev)
-        sub_x, sub_u, sub_g = xc, u, gc
+        # copies: the compiled leaf update is specialised to arguments that do not alias
+        sub_x, sub_u, sub_g = xc.clone(), u, gc.clone()
         sub_rho = torch.zeros_like(p)
         n_ckpt = max(j, 1)
         ckpt_p = torch.zeros((n_ckpt,) + p.shape, dtype=dt, device=dev)
         ckpt_rho = torch.zeros_like(ckpt_p)
         sub_moving = n_moving
+        # first leapfrog of the subtree (the later ones come out of the leaf update)
+        p_half = pc - 0.5 * eps * gc
+        x1 = xc + eps * inv_mass * p_half
         for n in range(2**j):
             if n > 0:
                 sub_moving = int(going.sum())
                 if sub_moving == 0:
                     break
-            # leapfrog
-            p_half = pc - 0.5 * eps * gc
-            x1 = xc + eps * inv_mass * p_half
             u1, g1 = evaluate(x1, going, sub_moving)
             n_batched += 1
-            p1 = p_half - 0.5 * eps * g1
-            delta = u1 + _kinetic(p1, inv_mass) - h0  # energy error
-            delta = torch.where(torch.isnan(delta), torch.full_like(delta, math.inf), delta)
-            div = going & (delta > MAX_ENERGY_ERROR)
-            n_steps = n_steps + going.long()
-            sum_acc = sum_acc + torch.where(going, torch.exp(-delta).clamp(max=1.0), 0.0)
-            # progressive multinomial sampling within the subtree
-            new_log_w = torch.logaddexp(sub_log_w, -delta)
-            take = going & (_rand(c, gen, x) < torch.exp(-delta - new_log_w))
-            tk = take.unsqueeze(-1)
-            sub_x = torch.where(tk, x1, sub_x)
-            sub_u = torch.where(take, u1, sub_u)
-            sub_g = torch.where(tk, g1, sub_g)
-            gw = going.unsqueeze(-1)
-            sub_log_w = torch.where(going, new_log_w, sub_log_w)
-            sub_rho = torch.where(gw, sub_rho + p1, sub_rho)
-            xc = torch.where(gw, x1, xc)
-            pc = torch.where(gw, p1, pc)
-            gc = torch.where(gw, g1, gc)
+            (
+                p1, div, n_steps, sum_acc, sub_log_w, sub_x, sub_u, sub_g, sub_rho,
+                xc, pc, gc, p_half, x1,
+            ) = leaf(
+                x1, u1, g1, p_half, eps, inv_mass, h0, going, _rand(c, gen, x), n_steps,
+                sum_acc, sub_log_w, sub_x, sub_u, sub_g, sub_rho, xc, pc, gc,
+            )  # fmt: skip
             # U-turns of the sub-subtrees ending at this leaf
-            turn = torch.zeros_like(going)
             if n % 2 == 0:
                 k = bin(n >> 1).count("1")
                 ckpt_p[k] = p1
                 ckpt_rho[k] = sub_rho
+                going = going & ~div
             else:
                 lo, hi = _ckpt_range(n)
-                for i in range(hi, lo - 1, -1):
-                    r = sub_rho - ckpt_rho[i] + ckpt_p[i]
-                    turn = turn | _turning(ckpt_p[i], p1, r, inv_mass)
+                cp = ckpt_p[lo : hi + 1]
+                r = sub_rho - ckpt_rho[lo : hi + 1] + cp
+                turn = _turning(cp, p1, r, inv_mass).any(0)
+                going = going & ~div & ~turn
             diverging = diverging | div
-            going = going & ~div & ~turn
         # chains whose subtree completed without a U-turn or divergence extend their tree
         ok = going
         accept = ok & (_rand(c, gen, x) < torch.exp(sub_log_w - log_w))
@@ -424,6 +478,11 @@ def nuts_sample(
     if not bool(torch.all(torch.isfinite(u) & torch.isfinite(g).all(-1))):
         bad = (~(torch.isfinite(u) & torch.isfinite(g).all(-1))).nonzero().squeeze(-1).tolist()
         raise ValueError(f"init: non-finite potential or gradient for chain(s) {bad}")
+    leaf = _leaf_update
+    compile_time = float(info["compile_time"])
+    if info["compiled"]:
+        leaf, secs, _ = compile_checked(_leaf_update, _leaf_example(x, u, g), what="NUTS leaf")
+        compile_time += secs
     eps = torch.as_tensor(step_size, dtype=dt, device=dev).expand(c).clone()
     windows = mass_windows(tune)
     if tune > 0:
@@ -446,36 +505,41 @@ def nuts_sample(
     n_chain_lf = torch.zeros((), dtype=torch.long, device=dev)
     n_batched_total = 0
     bar = tqdm(total=tune + draws, disable=not progress, desc=desc, leave=False)
-    for i in range(tune + draws):
-        x, u, g, n_steps, depth, acc, div, nb = _nuts_transition(
-            evaluate, x, u, g, eps, inv_mass, max_tree_depth, generator
-        )
-        n_batched_total += nb
-        n_chain_lf = n_chain_lf + n_steps.sum()
-        if i < tune:
-            warm_div = warm_div + div.long()
-            eps = adapt.update(acc)
-            if any(start <= i < end for start, end in windows):
-                welford.update(x)
-                if any(i == end - 1 for _, end in windows):
-                    inv_mass = regularised_variance(welford.variance(), welford.n)
-                    welford.reset()
-                    eps, _ = _initial_step_size(evaluate, x, u, g, eps, inv_mass, generator)
-                    adapt.restart(eps)
-            if i == tune - 1:
-                eps = adapt.final()
-        else:
-            s = i - tune
-            out_x[s] = x
-            out["potential"][s] = u
-            out["diverging"][s] = div
-            out["n_steps"][s] = n_steps
-            out["tree_depth"][s] = depth
-            out["acceptance_rate"][s] = acc
-            out["step_size"][s] = eps
-        bar.update(1)
-        if progress and i % 50 == 0:
-            bar.set_postfix(steps=int(n_steps.max()), eps=f"{float(eps.mean()):.3g}")
+    # compiled: a recompilation (none is expected: shapes are fixed) keeps the known
+    # harmless compile warnings out; eager: nothing is filtered
+    quiet = compile_warnings_filtered() if info["compiled"] else contextlib.nullcontext()
+    with quiet:
+        for i in range(tune + draws):
+            x, u, g, n_steps, depth, acc, div, nb = _nuts_transition(
+                evaluate, x, u, g, eps, inv_mass, max_tree_depth, generator, leaf
+            )
+            n_batched_total += nb
+            n_chain_lf = n_chain_lf + n_steps.sum()
+            if i < tune:
+                warm_div = warm_div + div.long()
+                eps = adapt.update(acc)
+                if any(start <= i < end for start, end in windows):
+                    welford.update(x)
+                    if any(i == end - 1 for _, end in windows):
+                        inv_mass = regularised_variance(welford.variance(), welford.n)
+                        inv_mass = inv_mass.contiguous()
+                        welford.reset()
+                        eps, _ = _initial_step_size(evaluate, x, u, g, eps, inv_mass, generator)
+                        adapt.restart(eps)
+                if i == tune - 1:
+                    eps = adapt.final()
+            else:
+                s = i - tune
+                out_x[s] = x
+                out["potential"][s] = u
+                out["diverging"][s] = div
+                out["n_steps"][s] = n_steps
+                out["tree_depth"][s] = depth
+                out["acceptance_rate"][s] = acc
+                out["step_size"][s] = eps
+            bar.update(1)
+            if progress and i % 50 == 0:
+                bar.set_postfix(steps=int(n_steps.max()), eps=f"{float(eps.mean()):.3g}")
     bar.close()
     return NUTSResult(
         positions=out_x.transpose(0, 1).contiguous(),
@@ -491,7 +555,7 @@ def nuts_sample(
         n_potential_calls=evaluate.n_calls,
         warmup_diverging=warm_div,
         compiled=bool(info["compiled"]),
-        compile_time=float(info["compile_time"]),
+        compile_time=compile_time,
     )
 
 

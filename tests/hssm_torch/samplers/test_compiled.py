@@ -5,6 +5,7 @@ potential check and the seeded run); the other model variants are ``slow``.
 """
 
 import logging
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -12,11 +13,12 @@ import pytest
 import torch
 
 import hssm_torch.samplers.compiled as compiled_mod
+from hssm_torch.inference import ConvergenceWarning
 from hssm_torch.model import HSSM
 from hssm_torch.samplers import BatchedPotential, nuts_sample, run_batched_nuts
 from hssm_torch.samplers.compiled import value_and_grad_fn
 from simulators import simulate_data
-from tests.hssm_torch.fit_data import ddm_data
+from tests.hssm_torch.fit_data import ddm_data, hierarchical_data
 from tests.hssm_torch.samplers.test_potential import CASES
 
 
@@ -111,3 +113,25 @@ def test_compile_argument_checked():
         m.sample(sampler="nuts", compile=True, chains=1, draws=5, tune=5)
     with pytest.raises(TypeError, match="compile: expected True or False"):
         m.sample(sampler="nuts_batched", compile="yes", chains=1, draws=5, tune=5)
+
+
+@pytest.mark.slow
+@pytest.mark.mcmc
+def test_hssm_sample_compiled_hierarchical_centred_matches_eager():
+    df, _ = hierarchical_data(3, 20, seed=5)
+    m = HSSM(
+        df,
+        "ddm",
+        include=[{"name": "v", "formula": "v ~ 1 + x + (1|participant_id)"}],
+        noncentered=False,
+    )
+    kw = dict(sampler="nuts_batched", chains=2, draws=20, tune=20, seed=4, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # 20 draws
+        eager = m.sample(**kw)
+        comp = m.sample(compile=True, **kw)
+    assert comp.attrs["compiled"] == 1.0 and comp.attrs["compile_time"] > 0.0
+    assert eager.attrs["compile_time"] == 0.0
+    np.testing.assert_array_equal(comp.sample_stats["n_steps"], eager.sample_stats["n_steps"])
+    for name in eager.posterior.data_vars:
+        np.testing.assert_allclose(comp.posterior[name], eager.posterior[name], rtol=1e-8)

@@ -22,6 +22,13 @@ The full run (both libraries, 1,000 x 1,000 for every model) takes about 25-40 m
 the shared 2-core machine: ssm-simulators needs 1-6 minutes per Euler-type model for the
 batched case, and so do we.  Results are merged into the JSON after every case (rows of
 cases not re-run are kept), with the load average before each measurement.
+
+Compiled path (``simulate(..., compile=True)``): ``--variants eager,compiled`` (default both)
+times ours without and with ``torch.compile``; the compiled case first compiles on a tiny
+problem (reported as ``compile_s``, with the on-disk inductor cache as found, or cold with
+``--cold-cache``) and then times the measured call (``wall_s``: warm, compile excluded).
+``--compile-threads 1,2`` sets the torch thread counts of the compiled runs (the goal is
+stated against ssm-simulators single-threaded: compare the 1-thread figure).
 """
 
 from __future__ import annotations
@@ -74,14 +81,18 @@ def _child_ours(case: dict) -> dict:
 
     torch.set_num_threads(case["threads"])
     device = torch.device(case["device"])
+    compile_ = bool(case.get("compile", False))
     theta = torch.as_tensor(_theta_matrix(case["model"], case["n_sets"]), device=device)
-    # warm-up (allocator, first-call overheads) on a tiny problem
-    simulate(case["model"], theta[:1], 16, seed=0, device=device)
+    # warm-up (allocator, first-call overheads; compilation) on a tiny problem
+    t0 = time.perf_counter()
+    simulate(case["model"], theta[:1], 64, seed=0, device=device, compile=compile_)
     if device.type == "cuda":
         torch.cuda.synchronize()
+    compile_s = time.perf_counter() - t0
+    if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
-    res = simulate(case["model"], theta, case["n_trials"], seed=1, device=device)
+    res = simulate(case["model"], theta, case["n_trials"], seed=1, device=device, compile=compile_)
     if device.type == "cuda":
         torch.cuda.synchronize()
     wall = time.perf_counter() - t0
@@ -90,7 +101,10 @@ def _child_ours(case: dict) -> dict:
         "method": res.method,
         "n_omitted": res.n_omitted,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "compile": compile_,
     }
+    if compile_:
+        out["compile_s"] = compile_s
     if device.type == "cuda":
         out["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return out
@@ -233,7 +247,14 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--models", default=",".join(MODELS))
-    ap.add_argument("--threads", default="1")
+    ap.add_argument("--threads", default="1", help="torch threads of the eager runs")
+    ap.add_argument("--variants", default="eager,compiled", help="eager, compiled or both")
+    ap.add_argument("--compile-threads", default="1,2", help="torch threads of compiled runs")
+    ap.add_argument(
+        "--cold-cache",
+        action="store_true",
+        help="compiled runs start from an empty inductor cache (cold compile_s)",
+    )
     ap.add_argument("--single-trials", type=int, default=100_000)
     ap.add_argument("--batched-sets", type=int, default=1000)
     ap.add_argument("--batched-trials", type=int, default=1000)
@@ -293,22 +314,34 @@ def main() -> None:
                 else:
                     print(f"{model:15s} {setting:8s} ssm-simulators failed: {r['error']}")
             row["ours"] = []
+            runs = []
+            for variant in args.variants.split(","):
+                if variant not in ("eager", "compiled"):
+                    raise SystemExit(f"--variants: expected eager and/or compiled, got {variant!r}")
+                thr = args.threads if variant == "eager" else args.compile_threads
+                runs += [(variant == "compiled", int(t)) for t in thr.split(",")]
             for device in devices:
-                for threads in (int(t) for t in args.threads.split(",")):
+                for compiled, threads in runs:
                     case = {
                         "model": model,
                         "n_sets": n_sets,
                         "n_trials": n_trials,
                         "threads": threads,
                         "device": device,
+                        "compile": compiled,
                     }
                     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+                    if compiled and args.cold_cache:
+                        env["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="inductor_")
                     load = os.getloadavg()[0]
                     r = _run_child([sys.executable, __file__, "--child", json.dumps(case)], env=env)
                     r.update(device=device, threads=threads, load_avg_1min_before=load)
                     row["ours"].append(r)
                     if "wall_s" not in r:
-                        print(f"{model:15s} {setting:8s} hssm-torch {device} failed: {r['error']}")
+                        print(
+                            f"{model:15s} {setting:8s} hssm-torch {device} "
+                            f"{'compiled' if compiled else 'eager'} failed: {r['error']}"
+                        )
                         continue
                     ratio = ""
                     if peer and "wall_s" in row["ssm"]:
@@ -317,8 +350,9 @@ def main() -> None:
                     mem = f"peak {r['peak_rss_mb']:.0f} MB" + (
                         f", cuda {r['peak_cuda_mb']:.0f} MB" if "peak_cuda_mb" in r else ""
                     )
+                    comp = f" compiled (compile {r['compile_s']:.1f} s)" if compiled else " eager"
                     print(
-                        f"{model:15s} {setting:8s} hssm-torch {device} {threads} thr "
+                        f"{model:15s} {setting:8s} hssm-torch {device} {threads} thr{comp} "
                         f"({r['method']}): "
                         f"{r['wall_s']:8.2f} s {total / r['wall_s']:12,.0f} trials/s  {mem}{ratio}",
                         flush=True,

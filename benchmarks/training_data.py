@@ -18,6 +18,11 @@ Usage::
     python benchmarks/training_data.py --models angle --method bridge --dt 5e-3 \
         --out benchmarks/results/training_data_angle_bridge_dt5e-3.json   # coarser, not equal
     PEER_PYTHON=/root/peer-venv/bin/python python benchmarks/training_data.py
+    python benchmarks/training_data.py --models angle --method euler --compile \
+        --out benchmarks/results/training_data_compiled.json   # simulate(..., compile=True)
+
+With ``--compile`` each worker first compiles on a tiny simulation (``compile_s``, excluded
+from the per-θ figures, which are warm).
 
 Writes benchmarks/results/training_data.json. Timings on a shared machine vary; the JSON
 records the load average before each measurement.
@@ -85,6 +90,22 @@ def worker(spec: dict) -> dict:
         return res
 
     gen_mod._simulate = timed
+    if spec.get("compile"):
+        from simulators import get_model
+        from simulators.simulate import simulate
+
+        t = time.perf_counter()
+        simulate(
+            spec["model"],
+            get_model(spec["model"]).defaults,
+            64,
+            seed=0,
+            dt=spec.get("dt", 1e-3),
+            method=spec.get("method", "auto"),
+            device=spec["device"],
+            compile=True,
+        )
+        spec = {**spec, "compile_s": time.perf_counter() - t}
     if "theta" in spec:
         return _worker_given_theta(spec, timed)
     cfg = GeneratorConfig(
@@ -100,6 +121,7 @@ def worker(spec: dict) -> dict:
         progress=False,
         simulator_options={"method": spec.get("method", "auto")},
         dt=spec.get("dt", 1e-3),
+        compile=bool(spec.get("compile", False)),
     )
     t0 = time.perf_counter()
     arrays, rec = generate_shard(cfg, 0)
@@ -147,6 +169,7 @@ def _worker_given_theta(spec: dict, simulate_fn) -> dict:
         progress=False,
         simulator_options={"method": spec.get("method", "auto")},
         dt=spec.get("dt", 1e-3),
+        compile=bool(spec.get("compile", False)),
     )
     device = torch.device(spec["device"])
     sim = 0.0
@@ -229,6 +252,9 @@ def main(argv: list[str] | None = None) -> None:
         default=1e-3,
         help="simulation time step (ssm-simulators' generator always uses 1e-3)",
     )
+    ap.add_argument(
+        "--compile", action="store_true", help="simulate with torch.compile (compile=True)"
+    )
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args(argv)
@@ -252,6 +278,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{r['label_seconds_per_drawn_theta'] * 1e3:.0f} ms per θ drawn), peak RSS "
             f"{r['peak_rss_mb']:.0f} MB"
             + (f", CUDA peak {r['cuda_peak_mb']:.0f} MB" if "cuda_peak_mb" in r else "")
+            + (f", compile {r['compile_s']:.1f} s (excluded)" if "compile_s" in r else "")
             + f" [load {r['load_avg_1min']:.1f}]"
         )
 
@@ -284,6 +311,7 @@ def main(argv: list[str] | None = None) -> None:
                     "chunk_size": chunk,
                     "method": args.method,
                     "dt": args.dt,
+                    "compile": args.compile,
                     "load_avg_1min": os.getloadavg()[0],
                 }
                 r = _run_worker(spec, args.timeout)
@@ -301,6 +329,7 @@ def main(argv: list[str] | None = None) -> None:
                     "theta": peer_theta,
                     "method": args.method,
                     "dt": args.dt,
+                    "compile": args.compile,
                     "load_avg_1min": os.getloadavg()[0],
                 }
                 r = _run_worker(spec, args.timeout)

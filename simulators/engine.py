@@ -31,14 +31,35 @@ chunking or on which other rows are simulated.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import logging
 import math
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Iterator
 
 import torch
 
-from simulators.rng import normal_block, stream_keys, uniform, uniform_block
+from simulators.rng import (
+    normal_block,
+    normal_block_pure,
+    stream_keys,
+    uniform,
+    uniform_block,
+    uniform_pairs_pure,
+    uniform_pure,
+)
 
-__all__ = ["diffuse_1d", "levy_block", "race_blocked", "step_loop", "time_independent"]
+__all__ = [
+    "compiled_blocks",
+    "diffuse_1d",
+    "levy_block",
+    "race_blocked",
+    "step_loop",
+    "time_independent",
+]
+
+log = logging.getLogger(__name__)
 
 RowData = dict[str, torch.Tensor]
 TimeFn = Callable[[torch.Tensor, RowData], torch.Tensor]
@@ -58,8 +79,12 @@ def levy_block(
     ``levy_stable(alpha, 0)`` convention, which ssm-simulators uses).
     """
     u = uniform_block(k1, k2, 2 * start, 2 * k, dtype).reshape(-1, k, 2)
-    v = math.pi * (u[..., 0] - 0.5)
-    w = -torch.log(u[..., 1])
+    return _stable_from_uniforms(u[..., 0], u[..., 1], alpha)
+
+
+def _stable_from_uniforms(u0: torch.Tensor, u1: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    v = math.pi * (u0 - 0.5)
+    w = -torch.log(u1)
     a = alpha.unsqueeze(-1)
     # powers as exp(log(.) * .): torch.pow's result depends on an element's position in the
     # tensor (SIMD body vs tail), which would break chunk-independent reproducibility
@@ -110,13 +135,290 @@ def _bridge_crossings(rows, path, b_all, up, lo, cross, step0, dt):
 # tensor and memory-bound; 2**18 and 2**22 were slower than 2**20 on the 2-core test machine,
 # smaller slices pay more per-op overhead).  Other devices take the whole block at once.
 SLICE_ELEMENTS = 1 << 20
+# Compiled blocks keep fewer temporaries: smaller slices stay in L2.
+COMPILED_SLICE_ELEMENTS = 1 << 18
 
 
-def _slices(m: int, block: int, device: torch.device) -> list[tuple[int, int]]:
+def _slices(
+    m: int, block: int, device: torch.device, elements: int = SLICE_ELEMENTS
+) -> list[tuple[int, int]]:
     if device.type != "cpu":
         return [(0, m)]
-    s = max(1, SLICE_ELEMENTS // block)
+    s = max(1, elements // block)
     return [(i, min(i + s, m)) for i in range(0, m, s)]
+
+
+# ------------------------------------------------------------------------------------------
+# Compiled blocks (opt in: ``compiled_blocks()`` / ``simulate(..., compile=True)``).
+#
+# The dense part of a block (noise, drift, leak, cumsum, boundary, the reduction that finds
+# the rows that may end in it) runs as one torch.compile'd function per (engine, noise, leak,
+# time grid, block, dt, dtype, device type, boundary and drift function); the rare parts
+# (first-crossing search, bridge draws, compaction) stay eager.  Each such function gets its
+# own code object, hence its own dynamo cache, so models never evict each other's graphs or
+# hit dynamo's recompile limit.  Rows are padded to a multiple of ROW_PAD and the row
+# dimension is marked dynamic: one graph serves every slice size, and every row goes through
+# the same vectorized code (a value never depends on the row's position, so results do not
+# depend on chunking).  Compiled and eager results may differ in the last ulp of log/cos/sin.
+
+_COMPILE: contextvars.ContextVar[bool] = contextvars.ContextVar("simulators_compile", default=False)
+
+#: rows of a compiled call are padded to a multiple of this (>= any SIMD width in floats)
+ROW_PAD = 16
+
+
+@contextlib.contextmanager
+def compiled_blocks(enabled: bool = True) -> Iterator[None]:
+    """Run the blocked engines' dense part through ``torch.compile`` inside this context.
+
+    :func:`diffuse_1d` and :func:`race_blocked` called without an explicit ``compile=``
+    argument use the setting of the innermost context (default: eager).  The first call per
+    model/settings compiles (about 10-20 s on CPU); if compiling fails a warning is logged and
+    the eager code runs instead.
+
+    Example
+    -------
+    >>> from simulators.engine import compiled_blocks
+    >>> with compiled_blocks(False):
+    ...     pass
+    """
+    token = _COMPILE.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _COMPILE.reset(token)
+
+
+def _fn_key(fn) -> tuple:
+    """Hashable identity of a boundary/drift function: its code and closure contents."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return ("object", id(fn))
+    cells = []
+    for cell in fn.__closure__ or ():
+        try:
+            val = cell.cell_contents
+        except ValueError:  # empty cell
+            val = None
+        try:
+            hash(val)
+            cells.append(val)
+        except TypeError:
+            cells.append(("id", id(val)))
+    return (code, tuple(cells))
+
+
+class _CompiledBlock:
+    """A torch.compile'd copy of ``impl`` with its own code object (own dynamo cache)."""
+
+    def __init__(self, impl: Callable, tag: int, what: str) -> None:
+        self.what = what
+        self.fn = None
+        try:
+            code = impl.__code__.replace(co_name=f"{impl.__name__}_{tag}")
+            fresh = types.FunctionType(
+                code, impl.__globals__, code.co_name, impl.__defaults__, impl.__closure__
+            )
+            self.fn = torch.compile(fresh, fullgraph=True, dynamic=False)
+        except Exception as err:  # noqa: BLE001 - any failure means: run eager
+            self._fail(err)
+
+    def _fail(self, err: BaseException) -> None:
+        log.warning(
+            "torch.compile failed for %s (%s: %s); running the eager engine instead",
+            self.what,
+            type(err).__name__,
+            str(err).strip().splitlines()[0] if str(err).strip() else "",
+        )
+        self.fn = None
+
+    def __call__(self, sl: RowData, *args):
+        """``impl(sl, *args)`` compiled, or None when compilation failed (caller: eager).
+
+        The rows of ``sl`` and of tensors in ``args`` are padded to a multiple of ROW_PAD
+        (copies of the first row; dropped from the output), made contiguous (strides are
+        guarded: one layout, no recompiles) and marked dynamic."""
+        if self.fn is None:
+            return None
+        m = sl["step"].shape[0]
+        sl = {k: _pad_rows(v) for k, v in sl.items()}
+        args = tuple(_pad_rows(a) if isinstance(a, torch.Tensor) else a for a in args)
+        for v in (*sl.values(), *(a for a in args if isinstance(a, torch.Tensor))):
+            torch._dynamo.mark_dynamic(v, 0)
+        try:
+            out = self.fn(sl, *args)
+        except Exception as err:  # noqa: BLE001 - any failure means: run eager
+            self._fail(err)
+            return None
+        return tuple(o[:m] for o in out)
+
+
+def _pad_rows(v: torch.Tensor) -> torch.Tensor:
+    pad = (-v.shape[0]) % ROW_PAD
+    if pad:
+        return torch.cat([v, v[:1].expand(pad, *v.shape[1:])])
+    return v.contiguous()
+
+
+# per-row tensors of the engines that are state, not parameters (see _groups)
+_ROW_STATE = frozenset({"y", "x", "row", "k1", "k2", "sk1", "sk2", "_grp"})
+
+
+def _groups(sl: RowData) -> tuple[torch.Tensor, torch.Tensor]:
+    """Runs of consecutive rows with equal parameters and start step: (group of each row,
+    first row of each group).  Rows of one parameter set are contiguous, so a slice holds
+    few groups; a time-dependent boundary is then evaluated once per group and block."""
+    step = sl["step"]
+    change = torch.zeros(step.shape[0], dtype=torch.bool, device=step.device)
+    change[0] = True
+    for k, v in sl.items():
+        if k in _ROW_STATE:
+            continue
+        ne = v[1:] != v[:-1]
+        if ne.ndim > 1:
+            ne = ne.flatten(1).any(1)
+        change[1:] |= ne
+    return torch.cumsum(change, 0) - 1, change.nonzero().squeeze(-1)
+
+
+def _bound_grid_impl(sl: RowData, boundary, block: int, dt):
+    """Boundary of a block's ``K + 1`` grid points for ``G`` rows (traced by torch.compile):
+    ``(G, K+1)``; column 0 (the block's start) and columns 1..K are evaluated separately so
+    that every vectorized inner dimension is K (no scalar tail loops)."""
+    step0 = sl["step"].to(torch.int32)
+    dtype = sl["y"].dtype
+    m = step0.shape[0]
+    ar = torch.arange(block, device=step0.device, dtype=torch.int32)
+    t_end = (step0.unsqueeze(-1) + (ar + 1)).to(dtype) * dt
+    t_start = step0.unsqueeze(-1).to(dtype) * dt
+    b_start = boundary(t_start, sl).expand(m, 1)
+    return (torch.cat([b_start, boundary(t_end, sl).expand(m, block)], dim=1),)
+
+
+_COMPILED: dict[tuple, _CompiledBlock] = {}
+
+
+def _compiled(key: tuple, impl: Callable, what: str) -> _CompiledBlock:
+    entry = _COMPILED.get(key)
+    if entry is None:
+        entry = _COMPILED[key] = _CompiledBlock(impl, len(_COMPILED), what)
+    return entry
+
+
+def _dense_1d_impl(
+    sl: RowData,
+    grid,
+    boundary,
+    drift,
+    timed: bool,
+    noise: str,
+    leak,
+    block: int,
+    dt,
+    bridge,
+    n_steps,
+):
+    """One :func:`diffuse_1d` block for ``S`` rows, traced by torch.compile.
+
+    Returns per row: whether the trial ends in the block, the index ``j`` of its last step
+    there, the side (+1/-1) and the position at the block's end.  Same scheme as the eager
+    :func:`_block_1d` (grid check, Brownian-bridge crossings in the same window with the
+    same uniforms, the ``n_steps`` limit); every inner dimension is K, a multiple of the SIMD
+    width, so no row goes through a scalar tail loop whose math could differ.  ``grid``: the
+    boundary per row group (:func:`_bound_grid_impl`, rows' group in ``sl["_grp"]``) or None
+    (evaluated per row)."""
+    y0 = sl["y"]
+    # int32 step indices (< 2**29): int64 vector arithmetic/conversions are slow on AVX2
+    step0 = sl["step"].to(torch.int32)
+    dtype = y0.dtype
+    m = step0.shape[0]
+    ar = torch.arange(block, device=y0.device, dtype=torch.int32)
+    t_prev = (step0.unsqueeze(-1) + ar).to(dtype) * dt if timed else None
+    t_end = (step0.unsqueeze(-1) + (ar + 1)).to(dtype) * dt if timed else None
+    mu = drift(t_prev, sl)
+    if noise == "gauss":
+        inc = normal_block_pure(sl["k1"], sl["k2"], step0, block, dtype) * math.sqrt(dt)
+    else:
+        u0, u1 = uniform_pairs_pure(sl["k1"], sl["k2"], step0, block, dtype)
+        alpha = sl["alpha"]
+        inc = _stable_from_uniforms(u0, u1, alpha)
+        inc = inc * torch.exp(math.log(dt) / alpha).unsqueeze(-1)
+    inc = inc + mu * dt
+    if leak is None:
+        path = torch.cumsum(inc, dim=1) + y0.unsqueeze(-1)
+    else:
+        log_c = torch.log1p(-sl[leak] * dt).unsqueeze(-1)
+        grow = torch.exp(log_c * (ar + 1))
+        path = (torch.cumsum(inc / grow, dim=1) + y0.unsqueeze(-1)) * grow
+    b_prev = None
+    if grid is not None:
+        b_rows = grid.index_select(0, sl["_grp"])
+        b, b_prev = b_rows[:, 1:], b_rows[:, :-1]
+    else:
+        b = boundary(t_end, sl).expand(m, block)
+    cross = (path > b) | (path < -b)
+    if bridge:
+        thr = BRIDGE_WINDOW * math.sqrt(dt)
+        # the step's start point and boundary, elementwise (no shifted copies): y_prev is
+        # path - increment, which may differ from the previous path value in the last ulp
+        y_prev = path - inc if leak is None else (path - inc) / torch.exp(log_c)
+        if b_prev is None:
+            b_prev = boundary(t_prev, sl).expand(m, block)
+        near = (b - path.abs()) < thr
+        near_prev = (b_prev - y_prev.abs()) < thr
+        cand = (near | near_prev) & ~cross
+        p_up = torch.exp(-2.0 * (b_prev - y_prev).clamp_min(0) * (b - path).clamp_min(0) / dt)
+        p_lo = torch.exp(-2.0 * (y_prev + b_prev).clamp_min(0) * (path + b).clamp_min(0) / dt)
+        k1, k2 = sl["k1"].unsqueeze(-1), sl["k2"].unsqueeze(-1)
+        u = uniform_pure(k1, k2, step0.unsqueeze(-1) + ar + (1 << 30), dtype)
+        cross = cross | (cand & (u < p_up + p_lo))
+    cross = cross & ((step0.unsqueeze(-1) + (ar + 1)) <= n_steps)
+    # first crossing: a masked min over the step index (vectorizes, unlike argmax); the side
+    # there is recomputed from the row's values at j (no (S, K) masks are stored)
+    j = torch.where(cross, ar, block).amin(dim=1)
+    hit = j < block
+    jc = j.clamp_max(block - 1)
+    jl = jc.to(torch.int64).unsqueeze(-1)
+    y_j = path.gather(1, jl).squeeze(1)
+    b_j = b.gather(1, jl).squeeze(1)
+    up_j = y_j > b_j
+    lo_j = y_j < -b_j
+    if bridge:
+        y_pj = y_prev.gather(1, jl).squeeze(1)
+        b_pj = b_prev.gather(1, jl).squeeze(1)
+        p_up_j = torch.exp(-2.0 * (b_pj - y_pj).clamp_min(0) * (b_j - y_j).clamp_min(0) / dt)
+        u_j = uniform_pure(sl["k1"], sl["k2"], step0 + jc + (1 << 30), dtype)
+        # not crossed on the grid: the bridge crossed, upwards with probability p_up / p
+        via = ~(up_j | lo_j)
+        is_up = u_j < p_up_j
+        up_j = up_j | (via & is_up)
+        lo_j = lo_j | (via & ~is_up)
+    # collapsed bounds (b <= 0) flag both sides: the particle's sign decides
+    side = torch.where(up_j & lo_j, torch.where(y_j >= 0, 1, -1), torch.where(up_j, 1, -1))
+    return hit, jc.to(torch.int64), side.to(torch.int64), path[:, -1]
+
+
+def _dense_race_impl(sl: RowData, boundary, timed: bool, block: int, dt, n_steps):
+    """One :func:`race_blocked` block for ``S`` rows, traced by torch.compile: per row,
+    whether it ends in the block, the index ``j`` of its last step there, the leading
+    accumulator then, and the accumulators at the block's end ``(S, n)``."""
+    step0 = sl["step"].to(torch.int32)  # int64 vector arithmetic is slow on AVX2
+    dtype = sl["x"].dtype
+    ar = torch.arange(1, block + 1, device=step0.device, dtype=torch.int32)
+    inc = normal_block_pure(sl["sk1"], sl["sk2"], step0.unsqueeze(-1), block, dtype)
+    inc = inc * math.sqrt(dt) + (sl["vv"] * dt).unsqueeze(-1)
+    path = torch.cumsum(inc, dim=2) + sl["x"].unsqueeze(-1)
+    low = torch.cummin(path, dim=2).values.clamp_max(0.0)
+    path = path - low
+    t = (step0.unsqueeze(-1) + ar).to(dtype) * dt if timed else None
+    lead = path.amax(dim=1) - boundary(t, sl)
+    cross = (lead > 0) & ((step0.unsqueeze(-1) + ar) <= n_steps)
+    j = torch.where(cross, ar - 1, block).amin(dim=1)
+    hit = j < block
+    j = j.clamp_max(block - 1).to(torch.int64)
+    n = path.shape[1]
+    at = path.gather(2, j.view(-1, 1, 1).expand(-1, n, 1)).squeeze(2)
+    return hit, j, torch.argmax(at, dim=-1), path[:, :, -1]
 
 
 def time_independent(fn: TimeFn) -> TimeFn:
@@ -136,8 +438,8 @@ def _time_grid(step0: torch.Tensor, ar: torch.Tensor, dtype, dt: float) -> torch
     return (step0.unsqueeze(-1) + ar).to(dtype) * dt
 
 
-def _block_1d(sl, ar, *, boundary, drift, timed, n_steps, dt, bridge, noise, leak):
-    """One block of :func:`diffuse_1d` for a slice of rows; returns (hit rows, end, side)."""
+def _eager_dense_1d(sl, ar, *, boundary, drift, timed, dt, noise, leak):
+    """Eager dense part of a :func:`diffuse_1d` block: (path, boundary, max (|y| - b))."""
     dtype = sl["y"].dtype
     block = ar.shape[0] - 1
     step0 = sl["step"]
@@ -168,6 +470,44 @@ def _block_1d(sl, ar, *, boundary, drift, timed, n_steps, dt, bridge, noise, lea
     dist = path.abs()
     dist -= b
     dmax = dist.amax(dim=1)
+    return path, b_all, dmax
+
+
+def _finish(out, step0: torch.Tensor, state: torch.Tensor):
+    """(hit rows, end step, code) from a compiled block's per-row output; moves ``state``
+    to the block's end."""
+    hit, j, code, end_state = out
+    state.copy_(end_state)
+    if not bool(hit.any()):
+        return None
+    hi = hit.nonzero().squeeze(-1)
+    return hi, step0.index_select(0, hi) + j.index_select(0, hi) + 1, code.index_select(0, hi)
+
+
+def _block_1d(
+    sl, ar, *, boundary, drift, timed, n_steps, dt, bridge, noise, leak, dense=None, bgrid=None
+):
+    """One block of :func:`diffuse_1d` for a slice of rows; returns (hit rows, end, side).
+
+    ``dense``, ``bgrid``: :class:`_CompiledBlock` of :func:`_dense_1d_impl` and of
+    :func:`_bound_grid_impl` (time-dependent boundaries); None: eager."""
+    block = ar.shape[0] - 1
+    step0 = sl["step"]
+    y0 = sl["y"]
+    if dense is not None:
+        grid = None
+        if bgrid is not None:
+            grp, first = _groups(sl)
+            g = bgrid({k: v.index_select(0, first) for k, v in sl.items()}, boundary, block, dt)
+            if g is not None:
+                grid = g[0]
+                sl = {**sl, "_grp": grp}
+        out = dense(sl, grid, boundary, drift, timed, noise, leak, block, dt, bridge, n_steps)
+        if out is not None:
+            return _finish(out, step0, y0)
+    path, b_all, dmax = _eager_dense_1d(
+        sl, ar, boundary=boundary, drift=drift, timed=timed, dt=dt, noise=noise, leak=leak
+    )
     if bridge:
         thr = BRIDGE_WINDOW * math.sqrt(dt)
         cand = (dmax > -thr) | ((y0.abs() - b_all[:, 0]) > -thr)
@@ -217,6 +557,7 @@ def diffuse_1d(
     noise: str = "gauss",
     stream: int = 0,
     leak: str | None = None,
+    compile: bool | None = None,  # noqa: A002 - the public option's name
 ) -> RowData:
     """First passage of ``M`` one-dimensional diffusions with state-independent drift
     (or a linear leak).
@@ -244,6 +585,11 @@ def diffuse_1d(
         Name of a per-row tensor ``g``: Ornstein-Uhlenbeck Euler recursion
         ``y <- (1 - g dt) y + v dt + sqrt(dt) N``, summed over the block in closed form
         ``y_j = c^j (y_0 + sum_{i<j} c^-(i+1) u_i)`` with ``c = 1 - g dt`` (needs ``c > 0``).
+    compile:
+        Run the dense part of each block through ``torch.compile`` (None: the setting of
+        :func:`compiled_blocks`, default off).  Same seed, same device and same setting give
+        the same output whatever the chunking; compiled and eager may differ in the last ulp
+        of the noise.
 
     Returns
     -------
@@ -269,10 +615,19 @@ def diffuse_1d(
         "noise": noise,
         "leak": leak,
     }
+    if _COMPILE.get() if compile is None else compile:
+        key = ("1d", noise, leak, timed, method, block, float(dt), n_steps)
+        key += (rows["y"].dtype, device.type)
+        key += (_fn_key(boundary), _fn_key(drift))
+        opts["dense"] = _compiled(key, _dense_1d_impl, f"diffuse_1d ({noise} noise)")
+        if not getattr(boundary, "time_independent", False):
+            gkey = ("bound", block, float(dt), rows["y"].dtype, device.type, _fn_key(boundary))
+            opts["bgrid"] = _compiled(gkey, _bound_grid_impl, "diffuse_1d boundary")
+    slice_elements = SLICE_ELEMENTS if opts.get("dense") is None else COMPILED_SLICE_ELEMENTS
     while rows["y"].shape[0] > 0:
         m = rows["y"].shape[0]
         keep = torch.ones(m, dtype=torch.bool, device=device)
-        for i0, i1 in _slices(m, block, device):
+        for i0, i1 in _slices(m, block, device, slice_elements):
             sl = {k: v[i0:i1] for k, v in rows.items()}
             res = _block_1d(sl, ar, **opts)
             if res is not None:
@@ -351,8 +706,8 @@ def step_loop(
     return {"row": empty, "end": empty, "code": empty}
 
 
-def _block_race(sl, ar, *, boundary, n_steps, dt):
-    """One block of :func:`race_blocked` for a slice of rows; returns (hit rows, end, code)."""
+def _eager_dense_race(sl, ar, *, boundary, dt):
+    """Eager dense part of a :func:`race_blocked` block: (paths, lead, max lead)."""
     dtype = sl["x"].dtype
     n = sl["x"].shape[-1]
     block = ar.shape[0]
@@ -368,14 +723,30 @@ def _block_race(sl, ar, *, boundary, n_steps, dt):
     path += sl["x"].unsqueeze(-1)
     low = torch.cummin(path, dim=2).values.clamp_max_(0.0)
     path -= low
-    tidx = step0.unsqueeze(-1) + ar  # (S, K)
     t = None
     if not getattr(boundary, "time_independent", False):
         t = _time_grid(step0, ar, dtype, dt)
     b = boundary(t, sl)  # (S or 1, K) or (S, 1)
     lead = path.amax(dim=1)  # (S, K): the largest accumulator at each step
     lead -= b
-    cand = lead.amax(dim=1) > 0
+    return path, lead, lead.amax(dim=1)
+
+
+def _block_race(sl, ar, *, boundary, n_steps, dt, dense=None):
+    """One block of :func:`race_blocked` for a slice of rows; returns (hit rows, end, code).
+
+    ``dense``: a :class:`_CompiledBlock` of :func:`_dense_race_impl` (None: eager)."""
+    n = sl["x"].shape[-1]
+    block = ar.shape[0]
+    step0 = sl["step"]
+    if dense is not None:
+        timed = not getattr(boundary, "time_independent", False)
+        out = dense(sl, boundary, timed, block, dt, n_steps)
+        if out is not None:
+            return _finish(out, step0, sl["x"])
+    path, lead, lead_max = _eager_dense_race(sl, ar, boundary=boundary, dt=dt)
+    tidx = step0.unsqueeze(-1) + ar  # (S, K)
+    cand = lead_max > 0
     res = None
     if bool(cand.any()):
         ci = cand.nonzero().squeeze(-1)
@@ -402,6 +773,7 @@ def race_blocked(
     dt: float,
     block: int = 64,
     stream: int = 0,
+    compile: bool | None = None,  # noqa: A002 - the public option's name
 ) -> RowData:
     """First passage of independent racing diffusions reflected at 0, a block at a time.
 
@@ -409,7 +781,8 @@ def race_blocked(
     accumulator follows the Euler recursion ``x <- max(0, x + v dt + sqrt(dt) N)``, computed
     for a whole block with the Lindley identity ``W_j = P_j - min(0, min_{i<=j} P_i)`` where
     ``P`` is the unreflected path.  The trial ends at the first step where an accumulator
-    exceeds ``b(t)``; ``code`` is the index of the largest accumulator then.
+    exceeds ``b(t)``; ``code`` is the index of the largest accumulator then.  ``compile``:
+    as in :func:`diffuse_1d`.
     """
     rows = dict(rows)
     device = rows["x"].device
@@ -417,13 +790,24 @@ def race_blocked(
     rows["k1"], rows["k2"] = stream_keys(rows["k1"], rows["k2"], stream)
     rows["x"] = rows["x"].clone()  # updated in place, slice by slice
     ar = torch.arange(1, block + 1, device=device)
+    dense = None
+    if _COMPILE.get() if compile is None else compile:
+        # the accumulators' noise keys, computed once (the eager block derives them per block)
+        sks = [stream_keys(rows["k1"], rows["k2"], 101 + i) for i in range(n)]
+        rows["sk1"] = torch.stack([k[0] for k in sks], dim=1)
+        rows["sk2"] = torch.stack([k[1] for k in sks], dim=1)
+        timed = not getattr(boundary, "time_independent", False)
+        key = ("race", n, timed, block, float(dt), n_steps, rows["x"].dtype, device.type)
+        key += (_fn_key(boundary),)
+        dense = _compiled(key, _dense_race_impl, f"race_blocked ({n} accumulators)")
     out_row, out_end, out_code = [], [], []
     while rows["x"].shape[0] > 0:
         m = rows["x"].shape[0]
         keep = torch.ones(m, dtype=torch.bool, device=device)
-        for i0, i1 in _slices(m, block * n, device):
+        elements = SLICE_ELEMENTS if dense is None else COMPILED_SLICE_ELEMENTS
+        for i0, i1 in _slices(m, block * n, device, elements):
             sl = {k: v[i0:i1] for k, v in rows.items()}
-            res = _block_race(sl, ar, boundary=boundary, n_steps=n_steps, dt=dt)
+            res = _block_race(sl, ar, boundary=boundary, n_steps=n_steps, dt=dt, dense=dense)
             if res is not None:
                 r, e, code = res
                 keep[r + i0] = False

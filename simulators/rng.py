@@ -32,10 +32,13 @@ __all__ = [
     "new_seed",
     "normal",
     "normal_block",
+    "normal_block_pure",
     "stream_keys",
     "trial_keys",
     "uniform",
     "uniform_block",
+    "uniform_pairs_pure",
+    "uniform_pure",
 ]
 
 _GOLDEN = 0x9E3779B9 - (1 << 32)  # as signed int32
@@ -169,3 +172,58 @@ def normal_block(
     torch.sin(ang, out=out[:, :, 1])
     out *= r.unsqueeze(-1)
     return out.reshape(m, k)
+
+
+# --------------------------------------------------------------------------------------------
+# Functional forms for torch.compile'd blocks (simulators.engine, ``compile=True``): the same
+# mapping from (key, counter) to bits and uniforms as above, written without in-place ops or
+# cached constant tensors so that dynamo traces them into one graph.  The integer part is
+# bitwise identical to the eager functions; log/sqrt/cos/sin may differ from eager torch in
+# the last ulp once vectorized.
+
+
+def _mix_pure(x: torch.Tensor) -> torch.Tensor:
+    x = x ^ (torch.bitwise_right_shift(x, 16) & 0xFFFF)
+    x = x * _M1
+    x = x ^ (torch.bitwise_right_shift(x, 15) & 0x1FFFF)
+    x = x * _M2
+    return x ^ (torch.bitwise_right_shift(x, 16) & 0xFFFF)
+
+
+def uniform_pure(
+    k1: torch.Tensor, k2: torch.Tensor, counter: torch.Tensor, dtype=torch.float32
+) -> torch.Tensor:
+    """:func:`uniform` (bitwise the same values) for use inside compiled blocks."""
+    bits = _mix_pure(((counter * _GOLDEN) ^ k1) + k2)
+    return ((torch.bitwise_right_shift(bits, 9) & 0x7FFFFF).to(dtype) + 0.5) * _INV_2_23
+
+
+def normal_block_pure(
+    k1: torch.Tensor, k2: torch.Tensor, start: torch.Tensor, k: int, dtype=torch.float32
+) -> torch.Tensor:
+    """:func:`normal_block` for keys of any shape ``(...)``: ``(..., k)`` normals.
+
+    ``start`` (even, int) broadcasts against the keys.  Same draws as :func:`normal_block`
+    (up to the last ulp of log/cos/sin once compiled); used inside compiled blocks.
+    """
+    half = k // 2
+    j = torch.arange(half, dtype=torch.int32, device=k1.device)
+    ctr = start.to(torch.int32).unsqueeze(-1) + 2 * j
+    a1, a2 = k1.unsqueeze(-1), k2.unsqueeze(-1)
+    r = torch.sqrt(-2.0 * torch.log(uniform_pure(a1, a2, ctr, dtype)))
+    ang = uniform_pure(a1, a2, ctr + 1, dtype) * _TWO_PI
+    # (..., k/2, 2) -> (..., k): steps 2j and 2j + 1 are the cos and sin outputs of pair j
+    out = torch.stack([torch.cos(ang) * r, torch.sin(ang) * r], dim=-1)
+    return out.reshape(*out.shape[:-2], k)
+
+
+def uniform_pairs_pure(
+    k1: torch.Tensor, k2: torch.Tensor, start: torch.Tensor, k: int, dtype=torch.float32
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The uniforms of counters ``2 s`` and ``2 s + 1`` for steps ``s = start .. start + k - 1``:
+    two ``(M, k)`` tensors, equal to ``uniform_block(k1, k2, 2 * start, 2 * k)`` split by
+    parity (the layout of :func:`simulators.engine.levy_block`)."""
+    j = torch.arange(k, dtype=torch.int32, device=k1.device)
+    ctr = 2 * (start.to(torch.int32).unsqueeze(-1) + j)
+    a1, a2 = k1.unsqueeze(-1), k2.unsqueeze(-1)
+    return uniform_pure(a1, a2, ctr, dtype), uniform_pure(a1, a2, ctr + 1, dtype)

@@ -47,7 +47,6 @@ from simulators.rng import (
     uniform,
     uniform_block,
     uniform_pairs_pure,
-    uniform_pure,
 )
 
 __all__ = [
@@ -135,8 +134,8 @@ def _bridge_crossings(rows, path, b_all, up, lo, cross, step0, dt):
 # tensor and memory-bound; 2**18 and 2**22 were slower than 2**20 on the 2-core test machine,
 # smaller slices pay more per-op overhead).  Other devices take the whole block at once.
 SLICE_ELEMENTS = 1 << 20
-# Compiled blocks keep fewer temporaries: smaller slices stay in L2.
-COMPILED_SLICE_ELEMENTS = 1 << 18
+# Compiled blocks: fewer, larger calls (each call costs ~1 ms of Python/dynamo overhead).
+COMPILED_SLICE_ELEMENTS = 1 << 20
 
 
 def _slices(
@@ -320,11 +319,13 @@ def _dense_1d_impl(
 ):
     """One :func:`diffuse_1d` block for ``S`` rows, traced by torch.compile.
 
-    Returns per row: whether the trial ends in the block, the index ``j`` of its last step
-    there, the side (+1/-1) and the position at the block's end.  Same scheme as the eager
-    :func:`_block_1d` (grid check, Brownian-bridge crossings in the same window with the
-    same uniforms, the ``n_steps`` limit); every inner dimension is K, a multiple of the SIMD
-    width, so no row goes through a scalar tail loop whose math could differ.  ``grid``: the
+    Euler: returns per row whether the trial ends in the block, the index ``j`` of its last
+    step there, the side (+1/-1) and the position at the block's end (grid check and the
+    ``n_steps`` limit as in :func:`_block_1d`).  Bridge: returns the path ``(S, K)``, the
+    boundary on the K+1 grid points and ``max_j (|y_j| - b_j)`` for the eager search (the
+    bridge test concerns the few rows near a boundary).  Every vectorized inner dimension is
+    K, a multiple of the SIMD width, so no row goes through a scalar tail loop whose math
+    could differ.  ``grid``: the
     boundary per row group (:func:`_bound_grid_impl`, rows' group in ``sl["_grp"]``) or None
     (evaluated per row)."""
     y0 = sl["y"]
@@ -350,28 +351,20 @@ def _dense_1d_impl(
         log_c = torch.log1p(-sl[leak] * dt).unsqueeze(-1)
         grow = torch.exp(log_c * (ar + 1))
         path = (torch.cumsum(inc / grow, dim=1) + y0.unsqueeze(-1)) * grow
-    b_prev = None
     if grid is not None:
-        b_rows = grid.index_select(0, sl["_grp"])
-        b, b_prev = b_rows[:, 1:], b_rows[:, :-1]
+        b_all = grid.index_select(0, sl["_grp"])  # (S, K+1)
+        b = b_all[:, 1:]
     else:
         b = boundary(t_end, sl).expand(m, block)
-    cross = (path > b) | (path < -b)
+        b_all = None
     if bridge:
-        thr = BRIDGE_WINDOW * math.sqrt(dt)
-        # the step's start point and boundary, elementwise (no shifted copies): y_prev is
-        # path - increment, which may differ from the previous path value in the last ulp
-        y_prev = path - inc if leak is None else (path - inc) / torch.exp(log_c)
-        if b_prev is None:
-            b_prev = boundary(t_prev, sl).expand(m, block)
-        near = (b - path.abs()) < thr
-        near_prev = (b_prev - y_prev.abs()) < thr
-        cand = (near | near_prev) & ~cross
-        p_up = torch.exp(-2.0 * (b_prev - y_prev).clamp_min(0) * (b - path).clamp_min(0) / dt)
-        p_lo = torch.exp(-2.0 * (y_prev + b_prev).clamp_min(0) * (path + b).clamp_min(0) / dt)
-        k1, k2 = sl["k1"].unsqueeze(-1), sl["k2"].unsqueeze(-1)
-        u = uniform_pure(k1, k2, step0.unsqueeze(-1) + ar + (1 << 30), dtype)
-        cross = cross | (cand & (u < p_up + p_lo))
+        # the bridge test touches few rows: hand the block to the eager search (as the eager
+        # engine does): path, boundary on the K+1 grid points, max_j (|y_j| - b_j)
+        if b_all is None:
+            b_start = boundary(t_prev[:, :1] if timed else None, sl)
+            b_all = b_start.expand(m, -1) if b.shape[-1] == 1 else torch.cat([b_start, b], 1)
+        return path, b_all, (path.abs() - b).amax(dim=1)
+    cross = (path > b) | (path < -b)
     cross = cross & ((step0.unsqueeze(-1) + (ar + 1)) <= n_steps)
     # first crossing: a masked min over the step index (vectorizes, unlike argmax); the side
     # there is recomputed from the row's values at j (no (S, K) masks are stored)
@@ -383,16 +376,6 @@ def _dense_1d_impl(
     b_j = b.gather(1, jl).squeeze(1)
     up_j = y_j > b_j
     lo_j = y_j < -b_j
-    if bridge:
-        y_pj = y_prev.gather(1, jl).squeeze(1)
-        b_pj = b_prev.gather(1, jl).squeeze(1)
-        p_up_j = torch.exp(-2.0 * (b_pj - y_pj).clamp_min(0) * (b_j - y_j).clamp_min(0) / dt)
-        u_j = uniform_pure(sl["k1"], sl["k2"], step0 + jc + (1 << 30), dtype)
-        # not crossed on the grid: the bridge crossed, upwards with probability p_up / p
-        via = ~(up_j | lo_j)
-        is_up = u_j < p_up_j
-        up_j = up_j | (via & is_up)
-        lo_j = lo_j | (via & ~is_up)
     # collapsed bounds (b <= 0) flag both sides: the particle's sign decides
     side = torch.where(up_j & lo_j, torch.where(y_j >= 0, 1, -1), torch.where(up_j, 1, -1))
     return hit, jc.to(torch.int64), side.to(torch.int64), path[:, -1]
@@ -405,8 +388,11 @@ def _dense_race_impl(sl: RowData, boundary, timed: bool, block: int, dt, n_steps
     step0 = sl["step"].to(torch.int32)  # int64 vector arithmetic is slow on AVX2
     dtype = sl["x"].dtype
     ar = torch.arange(1, block + 1, device=step0.device, dtype=torch.int32)
-    inc = normal_block_pure(sl["sk1"], sl["sk2"], step0.unsqueeze(-1), block, dtype)
-    inc = inc * math.sqrt(dt) + (sl["vv"] * dt).unsqueeze(-1)
+    m, n = sl["sk1"].shape
+    # one row of keys per accumulator: (S * n, K) vectorizes like diffuse_1d's noise
+    start = step0.unsqueeze(-1).expand(m, n).reshape(-1)
+    inc = normal_block_pure(sl["sk1"].reshape(-1), sl["sk2"].reshape(-1), start, block, dtype)
+    inc = inc.view(m, n, block) * math.sqrt(dt) + (sl["vv"] * dt).unsqueeze(-1)
     path = torch.cumsum(inc, dim=2) + sl["x"].unsqueeze(-1)
     low = torch.cummin(path, dim=2).values.clamp_max(0.0)
     path = path - low
@@ -416,7 +402,6 @@ def _dense_race_impl(sl: RowData, boundary, timed: bool, block: int, dt, n_steps
     j = torch.where(cross, ar - 1, block).amin(dim=1)
     hit = j < block
     j = j.clamp_max(block - 1).to(torch.int64)
-    n = path.shape[1]
     at = path.gather(2, j.view(-1, 1, 1).expand(-1, n, 1)).squeeze(2)
     return hit, j, torch.argmax(at, dim=-1), path[:, :, -1]
 
@@ -494,6 +479,7 @@ def _block_1d(
     block = ar.shape[0] - 1
     step0 = sl["step"]
     y0 = sl["y"]
+    out = None
     if dense is not None:
         grid = None
         if bgrid is not None:
@@ -503,11 +489,13 @@ def _block_1d(
                 grid = g[0]
                 sl = {**sl, "_grp": grp}
         out = dense(sl, grid, boundary, drift, timed, noise, leak, block, dt, bridge, n_steps)
-        if out is not None:
+        if out is not None and not bridge:
             return _finish(out, step0, y0)
-    path, b_all, dmax = _eager_dense_1d(
-        sl, ar, boundary=boundary, drift=drift, timed=timed, dt=dt, noise=noise, leak=leak
-    )
+    if out is None:
+        out = _eager_dense_1d(
+            sl, ar, boundary=boundary, drift=drift, timed=timed, dt=dt, noise=noise, leak=leak
+        )
+    path, b_all, dmax = out
     if bridge:
         thr = BRIDGE_WINDOW * math.sqrt(dt)
         cand = (dmax > -thr) | ((y0.abs() - b_all[:, 0]) > -thr)

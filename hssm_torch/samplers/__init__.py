@@ -7,6 +7,8 @@
 * :func:`run_batched_nuts` -- the same on a :class:`~hssm_torch.builder.ModelBuilder`,
   returning what :func:`hssm_torch.inference.run_nuts` returns
   (``HSSM.sample(sampler="nuts_batched")``).
+* :func:`value_and_grad_fn` -- ``x -> (U, dU/dx)`` for a batched potential, eager or
+  compiled with ``torch.compile`` (``compile=True`` of the functions above).
 """
 
 from hssm_torch.samplers.adaptation import (
@@ -16,6 +18,7 @@ from hssm_torch.samplers.adaptation import (
     regularised_variance,
 )
 from hssm_torch.samplers.batched_nuts import NUTSResult, nuts_sample, run_batched_nuts
+from hssm_torch.samplers.compiled import value_and_grad_fn
 from hssm_torch.samplers.potential import BatchedPotential, FlatSite
 
 __all__ = [
@@ -28,4 +31,5 @@ __all__ = [
     "nuts_sample",
     "regularised_variance",
     "run_batched_nuts",
+    "value_and_grad_fn",
 ]

@@ -129,7 +129,9 @@ def compile_checked(
     Example
     -------
     >>> import torch
-    >>> f, secs, ok = compile_checked(lambda x: (x + 1,), (torch.zeros(2),), what="demo")
+    >>> f, secs, ok = compile_checked(  # doctest: +SKIP
+    ...     lambda x: (x + 1,), (torch.zeros(2),), what="demo"
+    ... )
     >>> f(torch.ones(2))[0].tolist()  # doctest: +SKIP
     [2.0, 2.0]
     """

@@ -35,6 +35,8 @@ with the same ArviZ estimator. Without PEER_PYTHON the comparison is skipped (pr
     python benchmarks/fit.py --cases i --draws 300 --tune 300
     python benchmarks/fit.py --cases i,ii --sampler both
     python benchmarks/fit.py --cases i,ii,iii --sampler nuts_batched,nuts_batched_compiled
+    TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) python benchmarks/fit.py --compile-only \
+        --out benchmarks/results/fit_compile_cold.json      # cold compile seconds
 Results: benchmarks/results/fit.json (written to a temporary name, then renamed).
 """
 
@@ -317,6 +319,34 @@ def run_ours(case: str, df: pd.DataFrame, meta: dict, args, sampler: str = "nuts
     }
 
 
+def compile_times(case: str, df: pd.DataFrame, meta: dict, chains: int) -> dict:
+    """Seconds to compile (and check) the batched potential and the NUTS leaf update, as
+    ``nuts_sample(compile=True)`` does before sampling, without sampling."""
+    from hssm_torch.model import HSSM
+    from hssm_torch.samplers import BatchedPotential, value_and_grad_fn
+    from hssm_torch.samplers.batched_nuts import _leaf_example, _leaf_update
+    from hssm_torch.samplers.compiled import compile_checked
+
+    kw = {}
+    if meta.get("formula"):
+        kw["include"] = [{"name": "v", "formula": meta["formula"]}]
+    if meta.get("onnx"):
+        kw.update(loglik_kind="approx_differentiable", loglik=meta["onnx"])
+    pot = BatchedPotential(HSSM(df, meta["model"], **kw).builder)
+    x = pot.initial_point().expand(chains, -1).clone()
+    t0 = time.perf_counter()
+    vg, info = value_and_grad_fn(pot, x, compile=True)
+    u, g = vg(x)
+    _, leaf_s, leaf_ok = compile_checked(_leaf_update, _leaf_example(x, u, g), what="NUTS leaf")
+    return {
+        "potential_s": float(info["compile_time"]),
+        "leaf_s": leaf_s,
+        "total_s": time.perf_counter() - t0,
+        "compiled": bool(info["compiled"]) and leaf_ok,
+        "load_average_after": os.getloadavg(),
+    }
+
+
 def run_peer(case: str, df: pd.DataFrame, meta: dict, args) -> dict | None:
     peer = os.environ.get("PEER_PYTHON")
     if not peer:
@@ -371,6 +401,12 @@ def main(argv=None) -> int:
         help="ours, comma-separated: nuts (Pyro NUTS), nuts_batched, nuts_batched_compiled "
         "(torch.compile), both (= nuts,nuts_batched), all (the three)",
     )
+    parser.add_argument(
+        "--compile-only",
+        action="store_true",
+        help="only time the compile of each case (no sampling, no HSSM); run it with "
+        "TORCHINDUCTOR_CACHE_DIR set to an empty folder for cold figures",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "fit.json")
     args = parser.parse_args(argv)
     aliases = {"both": "nuts,nuts_batched", "all": ",".join(SAMPLER_KEYS)}
@@ -385,6 +421,20 @@ def main(argv=None) -> int:
         "inductor_cache": inductor_cache_state(),
         "cases": {},
     }
+    if args.compile_only:
+        for case in args.cases.split(","):
+            if case == "iii" and not ANGLE_LAN.is_file():
+                print(f"case iii skipped: {ANGLE_LAN} not found")
+                continue
+            df, meta = make_case(case)
+            entry = compile_times(case, df, meta, args.chains)
+            results["cases"][case] = {"n_trials": len(df), **meta, "compile": entry}
+            print(
+                f"({case}) compile: potential {entry['potential_s']:.1f} s, leaf update "
+                f"{entry['leaf_s']:.1f} s, compiled {entry['compiled']}"
+            )
+        write_json(results, args.out)
+        return 0
     if not os.environ.get("PEER_PYTHON"):
         print("PEER_PYTHON not set: HSSM comparison skipped")
     for case in args.cases.split(","):
@@ -456,13 +506,18 @@ def main(argv=None) -> int:
         elif peer:
             print(f"({case}) HSSM failed: {peer['error'][-500:]}")
         results["cases"][case] = entry
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=args.out.parent, suffix=".tmp")
+    write_json(results, args.out)
+    return 0
+
+
+def write_json(results: dict, out: Path) -> None:
+    """Write ``results`` to ``out`` through a temporary file in the same folder."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
     with os.fdopen(fd, "w") as fh:
         json.dump(results, fh, indent=2, default=float)
-    os.replace(tmp, args.out)
-    print(f"wrote {args.out}")
-    return 0
+    os.replace(tmp, out)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -85,14 +85,31 @@ def _child_ours(case: dict) -> dict:
     theta = torch.as_tensor(_theta_matrix(case["model"], case["n_sets"]), device=device)
     # warm-up (allocator, first-call overheads; compilation) on a tiny problem
     t0 = time.perf_counter()
-    simulate(case["model"], theta[:1], 64, seed=0, device=device, compile=compile_)
+    simulate(
+        case["model"],
+        theta[:1],
+        64,
+        seed=0,
+        device=device,
+        compile=compile_,
+        method=case.get("method", "auto"),
+    )
     if device.type == "cuda":
         torch.cuda.synchronize()
     compile_s = time.perf_counter() - t0
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
-    res = simulate(case["model"], theta, case["n_trials"], seed=1, device=device, compile=compile_)
+    method = case.get("method", "auto")
+    res = simulate(
+        case["model"],
+        theta,
+        case["n_trials"],
+        seed=1,
+        device=device,
+        compile=compile_,
+        method=method,
+    )
     if device.type == "cuda":
         torch.cuda.synchronize()
     wall = time.perf_counter() - t0
@@ -249,6 +266,7 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--threads", default="1", help="torch threads of the eager runs")
     ap.add_argument("--variants", default="eager,compiled", help="eager, compiled or both")
+    ap.add_argument("--method", default="auto", help="our simulate(method=...) (ssm: Euler)")
     ap.add_argument("--compile-threads", default="1,2", help="torch threads of compiled runs")
     ap.add_argument(
         "--cold-cache",
@@ -329,6 +347,7 @@ def main() -> None:
                         "threads": threads,
                         "device": device,
                         "compile": compiled,
+                        "method": args.method,
                     }
                     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
                     if compiled and args.cold_cache:

@@ -102,8 +102,8 @@ class GeneratorConfig:
         part of the dataset's identity.
     compile:
         Simulate with ``simulators.simulate(..., compile=True)``: the Euler engines' block work
-        through ``torch.compile`` (2-3x faster per trial-step on CPU for angle, weibull, levy,
-        ornstein, race; about 10-20 s of compilation per job and model).  Part of the
+        through ``torch.compile`` (1.2-2.1x faster on CPU for angle, weibull, levy, ornstein,
+        race; about 5-20 s of compilation per job and model).  Part of the
         dataset's identity when true (compiled and eager noise may differ in the last ulp).
     import_modules:
         Modules imported before the model is looked up (they may ``register_model``).

@@ -27,7 +27,6 @@ Example
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import logging
 import time
@@ -39,7 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from simulators.registry import get_model
+from simulators.registry import get_model, import_model_modules
 from simulators.training_data.filters import FILTER_REASONS, FilterPolicy
 from simulators.training_data.labels import LANRecipe, OPNRecipe, cpn_targets, lan_rows, opn_targets
 from simulators.training_data.manifest import (
@@ -154,12 +153,7 @@ class GeneratorConfig:
                 "simulator_options: 'compile' is a top-level key of the generate config "
                 "(compile=true), not a simulator option"
             )
-        self.import_modules = list(self.import_modules or [])
-        for mod in self.import_modules:
-            try:
-                importlib.import_module(mod)
-            except ImportError as err:
-                raise ValueError(f"import_modules: cannot import {mod!r} ({err})") from None
+        self.import_modules = import_model_modules(self.import_modules or [])
         self.spec = get_model(self.model)
         if self.spec.simulator == "softmax":
             raise ValueError(

@@ -61,3 +61,17 @@ def hierarchical_data(
         }
     )
     return df, u
+
+
+def small_centred_regression():
+    """A centred ``v ~ 1 + x + (1|participant_id)`` ddm on 3 participants x 20 trials
+    (the small model the batched-sampler tests run eagerly and compiled)."""
+    from hssm_torch.model import HSSM
+
+    df, _ = hierarchical_data(3, 20, seed=5)
+    return HSSM(
+        df,
+        "ddm",
+        include=[{"name": "v", "formula": "v ~ 1 + x + (1|participant_id)"}],
+        noncentered=False,
+    )

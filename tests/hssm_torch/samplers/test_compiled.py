@@ -18,7 +18,7 @@ from hssm_torch.model import HSSM
 from hssm_torch.samplers import BatchedPotential, nuts_sample, run_batched_nuts
 from hssm_torch.samplers.compiled import value_and_grad_fn
 from simulators import simulate_data
-from tests.hssm_torch.fit_data import ddm_data, hierarchical_data
+from tests.hssm_torch.fit_data import ddm_data, small_centred_regression
 from tests.hssm_torch.samplers.test_potential import CASES
 
 
@@ -118,13 +118,7 @@ def test_compile_argument_checked():
 @pytest.mark.slow
 @pytest.mark.mcmc
 def test_hssm_sample_compiled_hierarchical_centred_matches_eager():
-    df, _ = hierarchical_data(3, 20, seed=5)
-    m = HSSM(
-        df,
-        "ddm",
-        include=[{"name": "v", "formula": "v ~ 1 + x + (1|participant_id)"}],
-        noncentered=False,
-    )
+    m = small_centred_regression()
     kw = dict(sampler="nuts_batched", chains=2, draws=20, tune=20, seed=4, progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # 20 draws

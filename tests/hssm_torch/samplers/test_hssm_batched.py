@@ -9,7 +9,12 @@ import pytest
 from hssm_torch.inference import ConvergenceWarning
 from hssm_torch.model import HSSM
 from hssm_torch.samplers import run_batched_nuts
-from tests.hssm_torch.fit_data import DDM_TRUE, assert_inside_hdi, ddm_data, hierarchical_data
+from tests.hssm_torch.fit_data import (
+    DDM_TRUE,
+    assert_inside_hdi,
+    ddm_data,
+    small_centred_regression,
+)
 
 
 @pytest.mark.slow
@@ -41,13 +46,7 @@ def test_small_ddm_fit_recovers_and_converges():
 
 @pytest.mark.mcmc
 def test_run_batched_nuts_matches_run_nuts_contract_and_seed():
-    df, _ = hierarchical_data(3, 20, seed=5)
-    m = HSSM(
-        df,
-        "ddm",
-        include=[{"name": "v", "formula": "v ~ 1 + x + (1|participant_id)"}],
-        noncentered=False,
-    )
+    m = small_centred_regression()
     kw = dict(chains=2, draws=20, tune=20, seed=4, progress=False, max_tree_depth=5)
     s1, st1, t1 = run_batched_nuts(m.builder, **kw)
     s2, st2, _ = run_batched_nuts(m.builder, **kw)

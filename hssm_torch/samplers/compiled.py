@@ -98,6 +98,13 @@ def _agree(a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, torch.Te
     return True
 
 
+def _fell_back(what: str, err: BaseException) -> str:
+    """Log that compiling ``what`` failed (eager from here on); returns the short reason."""
+    reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    logger.warning("torch.compile of the %s failed (%s); running eagerly", what, reason)
+    return reason
+
+
 def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
     if a.dtype.is_floating_point:
         return _agree((a,), (b,))
@@ -144,8 +151,7 @@ def compile_checked(
         if len(got) != len(want) or not all(_same(a, b) for a, b in zip(got, want)):
             raise RuntimeError(f"the compiled {what} differs from the eager one")
     except Exception as err:  # noqa: BLE001 - any compiler failure falls back to eager
-        reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-        logger.warning("torch.compile of the %s failed (%s); running eagerly", what, reason)
+        _fell_back(what, err)
         return fn, time.perf_counter() - t0, False
     return cfn, time.perf_counter() - t0, True
 
@@ -209,8 +215,7 @@ def value_and_grad_fn(
                         f"the compiled potential differs from the eager one at {c} chain(s)"
                     )
     except Exception as err:  # noqa: BLE001 - any compiler failure falls back to eager
-        reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-        logger.warning("torch.compile of the potential failed (%s); running eagerly", reason)
+        reason = _fell_back("potential", err)
         info.update(compile_time=time.perf_counter() - t0, fallback_reason=reason)
         return eager, info
     info.update(compiled=True, compile_time=time.perf_counter() - t0)

@@ -371,13 +371,6 @@ def prepare_censored_data(
 
 
 # ----------------------------------------------------------------------------- pieces
-def _net_dtype(net: torch.nn.Module) -> torch.dtype:
-    for t in (*net.parameters(), *net.buffers()):
-        if t.is_floating_point():
-            return t.dtype
-    return torch.float32
-
-
 def _load(net: Any, what: str, device) -> torch.nn.Module:
     if isinstance(net, torch.nn.Module):
         return net
@@ -455,7 +448,9 @@ def choice_log_prob_fn(
             )
     else:
         net = _load(cpn, "cpn", device)
-    dtype = _net_dtype(net)
+    from hssm_torch.onnx_loader import network_dtype
+
+    dtype = network_dtype(net)
 
     def network(theta: torch.Tensor, response: torch.Tensor) -> torch.Tensor:
         batch = theta.shape[:-1]
@@ -537,7 +532,9 @@ def log_survival_fn(
             )
     else:
         net = _load(opn, "opn", device)
-    dtype = _net_dtype(net)
+    from hssm_torch.onnx_loader import network_dtype
+
+    dtype = network_dtype(net)
 
     def network(theta: torch.Tensor, deadline: torch.Tensor) -> torch.Tensor:
         batch = theta.shape[:-1]

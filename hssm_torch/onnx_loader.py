@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from onnx import numpy_helper
 
-__all__ = ["ONNXModule", "SUPPORTED_OPS", "load_onnx"]
+__all__ = ["ONNXModule", "SUPPORTED_OPS", "load_onnx", "network_dtype"]
 
 logger = logging.getLogger(__name__)
 
@@ -527,3 +527,23 @@ def load_onnx(
         )
     logger.debug("loaded %s", module.extra_repr())
     return module.to(device) if device is not None else module
+
+
+def network_dtype(net: torch.nn.Module, default: torch.dtype = torch.float32) -> torch.dtype:
+    """Floating dtype of a network's weights (``default`` when it has none).
+
+    The fitting code evaluates a network in this dtype whatever the model's dtype, casting
+    inputs to it and outputs back.
+
+    Example
+    -------
+    >>> import torch
+    >>> network_dtype(torch.nn.Linear(2, 1).double())
+    torch.float64
+    >>> network_dtype(torch.nn.Tanh(), default=torch.float64)
+    torch.float64
+    """
+    for t in (*net.parameters(), *net.buffers()):
+        if t.is_floating_point():
+            return t.dtype
+    return default

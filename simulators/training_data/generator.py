@@ -104,6 +104,10 @@ class GeneratorConfig:
         through ``torch.compile`` (1.2-2.1x faster on CPU for angle, weibull, levy, ornstein,
         race; about 5-20 s of compilation per job and model).  Part of the
         dataset's identity when true (compiled and eager noise may differ in the last ulp).
+    workers:
+        Threads that simulate chunks of a θ chunk concurrently
+        (``simulators.simulate(..., workers=n)``); pays mostly with ``compile=True`` on
+        CPU.  Not part of the dataset's identity: it changes no draw.
     import_modules:
         Modules imported before the model is looked up (they may ``register_model``).
     max_draws_per_theta:
@@ -142,12 +146,18 @@ class GeneratorConfig:
     max_draws_per_theta: int = 20
     progress: bool = True
     compile: bool = False
+    workers: int = 1
 
     def __post_init__(self) -> None:
         self.bounds = dict(self.bounds or {})
         self.simulator_options = dict(self.simulator_options or {})
         if not isinstance(self.compile, bool):
             raise ValueError(f"compile: expected true or false, got {self.compile!r}")
+        if "workers" in self.simulator_options:
+            raise ValueError(
+                "simulator_options: 'workers' is a top-level key of the generate config "
+                "(workers=2), not a simulator option"
+            )
         if "compile" in self.simulator_options:
             raise ValueError(
                 "simulator_options: 'compile' is a top-level key of the generate config "
@@ -177,6 +187,7 @@ class GeneratorConfig:
             "chunk_size": 1,
             "n_jobs": 1,
             "max_draws_per_theta": 1,
+            "workers": 1,
         }
         for name, least in ints.items():
             val = getattr(self, name)
@@ -217,7 +228,8 @@ class GeneratorConfig:
         """The settings that determine the data (stored in the manifest, fingerprinted).
 
         Excludes ``output_dir``, ``device``, ``n_jobs``, ``job_index``, ``overwrite``,
-        ``progress`` and ``import_modules``: they change where and how fast, not what.
+        ``progress``, ``workers`` and ``import_modules``: they change where and how fast,
+        not what.
         """
         return {
             "model": self.spec.name,
@@ -280,6 +292,7 @@ def _simulate(cfg: GeneratorConfig, theta: torch.Tensor, seed: int):
         seed=seed,
         device=cfg.device,
         compile=cfg.compile,
+        workers=cfg.workers,
         **cfg.simulator_options,
     )
 

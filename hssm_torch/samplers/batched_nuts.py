@@ -45,7 +45,8 @@ from hssm_torch.samplers.compiled import (
     ValueAndGrad,
     compile_checked,
     compile_warnings_filtered,
-    value_and_grad_fn,
+    eager_value_and_grad,
+    fused_value_and_grad,
 )
 from hssm_torch.samplers.potential import BatchedPotential
 
@@ -60,6 +61,20 @@ logger = logging.getLogger(__name__)
 MAX_ENERGY_ERROR = 1000.0
 
 Potential = Callable[[torch.Tensor], torch.Tensor]
+
+#: How the compiled sampler treats Dynamo's guards during the sampling loop. ``"skip"``
+#: (default): ``torch.compiler.set_stance(skip_guard_eval_unsafe=True)`` -- the checks that
+#: pick a compiled graph for each call (argument shapes, dtypes, strides, devices, global
+#: state, and every Python attribute of the model the traced code read) cost ~0.4 ms per
+#: call on the 500-trial ddm, a third of a leaf. Skipping them is safe here because the
+#: loop calls the leaf only with tensors the sampler itself makes, all of fixed shapes,
+#: dtypes, devices and layouts, none aliasing another (the compile-time example is built
+#: the same way), under the grad mode it was compiled in, and nothing in the model changes
+#: during the loop; with several compiled graphs for the same code (other models compiled
+#: earlier in the process), Dynamo still evaluates the guards that tell them apart.
+#: ``"check"``: guards evaluated, and a recompile inside the loop raises (the tests run this
+#: way to show that none happens).
+GUARD_MODE = "skip"
 
 
 @dataclass
@@ -175,16 +190,18 @@ def _rand(n: int, gen: torch.Generator, like: torch.Tensor) -> torch.Tensor:
 
 
 def _leaf_update(
-    x1, u1, g1, p_half, eps, inv_mass, h0, going, u_take, n_steps, sum_acc,
-    sub_log_w, sub_x, sub_u, sub_g, sub_rho, xc, pc, gc,
+    x1, u1, g1, p_half, eps, inv_mass, h0, going, diverging, u_take, n_steps, sum_acc,
+    sub_log_w, sub_x, sub_u, sub_g, sub_rho, xc, pc, gc, ckpt_p, ckpt_rho, store, check,
 ):  # fmt: skip
     """Everything a leaf does after its potential call, and the next leaf's leapfrog.
 
     The second half-step of the momentum, the energy error, divergence, acceptance
     statistic, progressive multinomial sampling within the subtree, the new trajectory end,
-    then the first half of the next leapfrog step (``p_half``, ``x1``; unused after the
-    subtree's last leaf). Pure tensor code of fixed shapes, so ``torch.compile`` fuses it
-    into one kernel when the sampler runs compiled. ``u_take`` is this leaf's uniform draw.
+    the U-turn checks of the sub-subtrees ending at this leaf, then the first half of the
+    next leapfrog step (``p_half``, ``x1``; unused after the subtree's last leaf). Pure
+    tensor code of fixed shapes, the same for every leaf (the leaf's place in the subtree
+    enters only through the masks ``store`` and ``check``, see :class:`_Checkpoints`), so
+    ``torch.compile`` turns it into one graph. ``u_take`` is this leaf's uniform draw.
     """
     u1 = torch.where(torch.isnan(u1), torch.full_like(u1, math.inf), u1)
     p1 = p_half - 0.5 * eps * g1
@@ -205,33 +222,104 @@ def _leaf_update(
     xc = torch.where(gw, x1, xc)
     pc = torch.where(gw, p1, pc)
     gc = torch.where(gw, g1, gc)
+    # an even leaf stores its momentum and running sum at its checkpoint; an odd leaf tests
+    # the sub-subtrees that start at the checked checkpoints and end here
+    st = store.view(-1, 1, 1)
+    ckpt_p = torch.where(st, p1, ckpt_p)
+    ckpt_rho = torch.where(st, sub_rho, ckpt_rho)
+    r = sub_rho - ckpt_rho + ckpt_p
+    turn = (_turning(ckpt_p, p1, r, inv_mass) & check.unsqueeze(-1)).any(0)
+    going = going & ~div & ~turn
+    diverging = diverging | div
     p_half = pc - 0.5 * eps * gc
     x1 = xc + eps * inv_mass * p_half
     return (
-        p1, div, n_steps, sum_acc, sub_log_w, sub_x, sub_u, sub_g, sub_rho,
-        xc, pc, gc, p_half, x1,
+        going, diverging, n_steps, sum_acc, sub_log_w, sub_x, sub_u, sub_g, sub_rho,
+        xc, pc, gc, p_half, x1, ckpt_p, ckpt_rho,
     )  # fmt: skip
 
 
-def _leaf_example(x: torch.Tensor, u: torch.Tensor, g: torch.Tensor) -> tuple:
-    """Arguments of :func:`_leaf_update` with the sampler's shapes (for compiling it)."""
+class _Checkpoints:
+    """Per-leaf masks of numpyro's checkpoint scheme, built once per run.
+
+    Leaf ``n`` of a subtree stores (``n`` even) its momentum and running momentum sum at
+    checkpoint ``popcount(n >> 1)``, or tests (``n`` odd) the checkpoints
+    :func:`_ckpt_range` gives. ``store[n]`` and ``check[n]`` are boolean ``(K,)`` masks over
+    ``K = max(max_tree_depth - 1, 1)`` checkpoints (the most a subtree of depth
+    ``max_tree_depth - 1`` uses), so every leaf calls the same fixed-shape function.
+    """
+
+    def __init__(self, max_tree_depth: int, device: torch.device) -> None:
+        self.k = max(max_tree_depth - 1, 1)
+        n_leaves = 2 ** (max_tree_depth - 1)
+        store = torch.zeros((n_leaves, self.k), dtype=torch.bool)
+        check = torch.zeros_like(store)
+        for n in range(n_leaves):
+            if n % 2 == 0:
+                store[n, bin(n >> 1).count("1")] = True
+            else:
+                lo, hi = _ckpt_range(n)
+                check[n, lo : hi + 1] = True
+        # one separate tensor per leaf (not views): the compiled leaf sees fresh inputs
+        self.store = [m.clone().to(device) for m in store]
+        self.check = [m.clone().to(device) for m in check]
+
+
+class _Stepper:
+    """One leaf of the trajectory: the potential call and :func:`_leaf_update`.
+
+    Eager: the potential goes through the :class:`_Evaluator` (only moving chains on the
+    CPU). Compiled: ``fused`` is value, gradient and leaf update in one compiled call.
+    """
+
+    def __init__(self, evaluate: _Evaluator, fused=None) -> None:
+        self.evaluate = evaluate
+        self.fused = fused
+
+    def __call__(self, x1: torch.Tensor, going: torch.Tensor, n_moving: int, *state):
+        if self.fused is not None:
+            self.evaluate.n_calls += 1
+            self.evaluate.n_chain_evals += x1.shape[0]
+            return self.fused(x1, *state)
+        u1, g1 = self.evaluate(x1, going, n_moving)
+        return _leaf_update(x1, u1, g1, *state)
+
+
+def _fused_leaf(value_and_grad: ValueAndGrad):
+    """``(x1, *state) -> _leaf_update(x1, *value_and_grad(x1), *state)`` (to be compiled)."""
+
+    def leaf(x1, p_half, eps, inv_mass, h0, going, *rest):
+        u1, g1 = value_and_grad(x1)
+        return _leaf_update(x1, u1, g1, p_half, eps, inv_mass, h0, going, *rest)
+
+    return leaf
+
+
+def _leaf_example(x: torch.Tensor, u: torch.Tensor, g: torch.Tensor, k: int) -> tuple:
+    """Arguments of :func:`_fused_leaf` (after ``x1``) with the sampler's shapes, as the
+    sampler passes them: distinct tensors, none aliasing another (for compiling it)."""
     c = x.shape[0]
     going = torch.ones(c, dtype=torch.bool, device=x.device)
     steps = torch.zeros(c, dtype=torch.long, device=x.device)
     eps = torch.full((c, 1), 0.1, dtype=x.dtype, device=x.device)
+    ckpt = torch.zeros((k,) + tuple(x.shape), dtype=x.dtype, device=x.device)
+    store = torch.zeros(k, dtype=torch.bool, device=x.device)
+    store[0] = True
+    check = torch.zeros_like(store)
 
-    def k(t: torch.Tensor, add: float = 0.0) -> torch.Tensor:
-        return t + add  # a distinct tensor: the sampler never passes aliased arguments
+    def d(t: torch.Tensor, add: float = 0.0) -> torch.Tensor:
+        return t + add
 
     return (
-        k(x), k(u), k(g), k(g, 1.0), eps, torch.ones_like(x), k(u, 1.0), going,
+        d(g, 1.0), eps, torch.ones_like(x), d(u, 1.0), going, ~going,
         torch.full_like(u, 0.5), steps, torch.zeros_like(u), torch.full_like(u, -math.inf),
-        k(x), k(u), k(g), torch.zeros_like(x), k(x), k(g, 1.0), k(g),
+        d(x), d(u), d(g), torch.zeros_like(x), d(x), d(g, 1.0), d(g), ckpt, ckpt.clone(),
+        store, check,
     )  # fmt: skip
 
 
 def _nuts_transition(
-    evaluate: _Evaluator,
+    step: _Stepper,
     x: torch.Tensor,
     u: torch.Tensor,
     g: torch.Tensor,
@@ -239,12 +327,9 @@ def _nuts_transition(
     inv_mass: torch.Tensor,
     max_tree_depth: int,
     gen: torch.Generator,
-    leaf=_leaf_update,
+    ckpts: _Checkpoints,
 ):
-    """One NUTS transition for all chains; returns the new state and per-chain statistics.
-
-    ``leaf`` is :func:`_leaf_update` or its compiled version.
-    """
+    """One NUTS transition for all chains; returns the new state and per-chain statistics."""
     c = x.shape[0]
     dev, dt = x.device, x.dtype
     p = torch.randn(x.shape, generator=gen, dtype=dt, device=dev) / inv_mass.sqrt()
@@ -260,6 +345,8 @@ def _nuts_transition(
     n_steps = torch.zeros(c, dtype=torch.long, device=dev)
     sum_acc = torch.zeros(c, dtype=dt, device=dev)
     diverging = torch.zeros(c, dtype=torch.bool, device=dev)
+    ckpt_shape = (ckpts.k,) + tuple(p.shape)
+    compact = step.fused is None and step.evaluate.compact
     n_batched = 0
     n_moving = c
     for j in range(max_tree_depth):
@@ -278,42 +365,31 @@ def _nuts_transition(
         going = active.clone()
         sub_log_w = torch.full((c,), -math.inf, dtype=dt, device=dev)
         # copies: the compiled leaf update is specialised to arguments that do not alias
-        sub_x, sub_u, sub_g = xc.clone(), u, gc.clone()
+        sub_x, sub_u, sub_g = xc.clone(), u.clone(), gc.clone()
         sub_rho = torch.zeros_like(p)
-        n_ckpt = max(j, 1)
-        ckpt_p = torch.zeros((n_ckpt,) + p.shape, dtype=dt, device=dev)
-        ckpt_rho = torch.zeros_like(ckpt_p)
+        ckpt_p = torch.zeros(ckpt_shape, dtype=dt, device=dev)
+        ckpt_rho = torch.zeros(ckpt_shape, dtype=dt, device=dev)
         sub_moving = n_moving
         # first leapfrog of the subtree (the later ones come out of the leaf update)
         p_half = pc - 0.5 * eps * gc
         x1 = xc + eps * inv_mass * p_half
         for n in range(2**j):
             if n > 0:
-                sub_moving = int(going.sum())
-                if sub_moving == 0:
+                if compact:
+                    sub_moving = int(going.sum())
+                    if sub_moving == 0:
+                        break
+                elif not bool(going.any()):
                     break
-            u1, g1 = evaluate(x1, going, sub_moving)
-            n_batched += 1
             (
-                p1, div, n_steps, sum_acc, sub_log_w, sub_x, sub_u, sub_g, sub_rho,
-                xc, pc, gc, p_half, x1,
-            ) = leaf(
-                x1, u1, g1, p_half, eps, inv_mass, h0, going, _rand(c, gen, x), n_steps,
-                sum_acc, sub_log_w, sub_x, sub_u, sub_g, sub_rho, xc, pc, gc,
+                going, diverging, n_steps, sum_acc, sub_log_w, sub_x, sub_u, sub_g, sub_rho,
+                xc, pc, gc, p_half, x1, ckpt_p, ckpt_rho,
+            ) = step(
+                x1, going, sub_moving, p_half, eps, inv_mass, h0, going, diverging,
+                _rand(c, gen, x), n_steps, sum_acc, sub_log_w, sub_x, sub_u, sub_g, sub_rho,
+                xc, pc, gc, ckpt_p, ckpt_rho, ckpts.store[n], ckpts.check[n],
             )  # fmt: skip
-            # U-turns of the sub-subtrees ending at this leaf
-            if n % 2 == 0:
-                k = bin(n >> 1).count("1")
-                ckpt_p[k] = p1
-                ckpt_rho[k] = sub_rho
-                going = going & ~div
-            else:
-                lo, hi = _ckpt_range(n)
-                cp = ckpt_p[lo : hi + 1]
-                r = sub_rho - ckpt_rho[lo : hi + 1] + cp
-                turn = _turning(cp, p1, r, inv_mass).any(0)
-                going = going & ~div & ~turn
-            diverging = diverging | div
+            n_batched += 1
         # chains whose subtree completed without a U-turn or divergence extend their tree
         ok = going
         accept = ok & (_rand(c, gen, x) < torch.exp(sub_log_w - log_w))
@@ -419,16 +495,18 @@ def nuts_sample(
         tqdm progress bar over iterations.
     compact : bool, optional
         Evaluate only the chains still moving (default: eager on CPU, where the work saved
-        is real; off when compiled, so that one graph (all ``C`` rows) serves every call,
-        and on a GPU, where the batch costs about the same whatever its size).
+        is real; off on a GPU, where the batch costs about the same whatever its size).
+        Not available with ``compile=True`` (one graph of all ``C`` rows serves every leaf;
+        ``True`` is then an error).
     desc : str
         Progress bar label.
     compile : bool
-        Compile ``potential_fn``'s forward pass with ``torch.compile`` before the first
-        iteration (see :func:`hssm_torch.samplers.compiled.value_and_grad_fn`; falls back
-        to eager with a logged warning if compiling fails). Costs seconds to tens of seconds
-        once (``NUTSResult.compile_time``); with ``compact=True`` one graph per batch size
-        ``1..C`` is compiled.
+        Compile each trajectory leaf -- ``potential_fn``'s value and gradient (one graph,
+        :func:`hssm_torch.samplers.compiled.fused_value_and_grad`) and the leaf's NUTS
+        update -- into one ``torch.compile`` call before the first iteration; the start and
+        the step-size searches stay eager. Falls back to the eager sampler with a logged
+        warning if compiling fails (or the compiled leaf disagrees with the eager one).
+        Costs seconds to tens of seconds once (``NUTSResult.compile_time``).
 
     Returns
     -------
@@ -458,15 +536,14 @@ def nuts_sample(
         if seed is None:
             seed = int(torch.randint(0, 2**62, (1,)).item())
         generator = torch.Generator(device=dev).manual_seed(int(seed))
-    value_and_grad, info = value_and_grad_fn(
-        potential_fn,
-        init.detach(),
-        compile=compile,
-        batch_sizes=range(1, c + 1) if compact else [c],
-    )
+    if compile and compact:
+        raise ValueError(
+            "compact: the compiled sampler evaluates every chain at each leaf (one graph); "
+            "pass compact=None or False with compile=True"
+        )
     if compact is None:
-        compact = dev.type == "cpu" and not info["compiled"]
-    evaluate = _Evaluator(value_and_grad, compact)
+        compact = dev.type == "cpu" and not compile
+    evaluate = _Evaluator(eager_value_and_grad(potential_fn), compact)
     if inv_mass is None:
         inv_mass = torch.ones((c, d), dtype=dt, device=dev)
     else:
@@ -478,11 +555,22 @@ def nuts_sample(
     if not bool(torch.all(torch.isfinite(u) & torch.isfinite(g).all(-1))):
         bad = (~(torch.isfinite(u) & torch.isfinite(g).all(-1))).nonzero().squeeze(-1).tolist()
         raise ValueError(f"init: non-finite potential or gradient for chain(s) {bad}")
-    leaf = _leaf_update
-    compile_time = float(info["compile_time"])
-    if info["compiled"]:
-        leaf, secs, _ = compile_checked(_leaf_update, _leaf_example(x, u, g), what="NUTS leaf")
-        compile_time += secs
+    ckpts = _Checkpoints(max_tree_depth, dev)
+    step = _Stepper(evaluate)
+    compile_time, compiled = 0.0, False
+    if compile:
+        # potential, gradient and leaf update: one compiled call per leaf; the few calls
+        # outside trajectories (start, step-size searches) stay eager
+        fused, compile_time, compiled = compile_checked(
+            _fused_leaf(fused_value_and_grad(potential_fn)),
+            (x + 0.0, *_leaf_example(x, u, g, ckpts.k)),
+            what="potential and NUTS leaf",
+            reference=_fused_leaf(eager_value_and_grad(potential_fn)),
+        )
+        if compiled:
+            step = _Stepper(evaluate, fused)
+        else:
+            evaluate.compact = compact = dev.type == "cpu"
     eps = torch.as_tensor(step_size, dtype=dt, device=dev).expand(c).clone()
     windows = mass_windows(tune)
     if tune > 0:
@@ -507,11 +595,16 @@ def nuts_sample(
     bar = tqdm(total=tune + draws, disable=not progress, desc=desc, leave=False)
     # compiled: a recompilation (none is expected: shapes are fixed) keeps the known
     # harmless compile warnings out; eager: nothing is filtered
-    quiet = compile_warnings_filtered() if info["compiled"] else contextlib.nullcontext()
-    with quiet:
+    quiet = compile_warnings_filtered() if compiled else contextlib.nullcontext()
+    stance = contextlib.nullcontext()
+    if compiled and GUARD_MODE == "skip":
+        stance = torch.compiler.set_stance("default", skip_guard_eval_unsafe=True)
+    elif compiled:
+        stance = torch.compiler.set_stance("fail_on_recompile")
+    with quiet, stance:
         for i in range(tune + draws):
             x, u, g, n_steps, depth, acc, div, nb = _nuts_transition(
-                evaluate, x, u, g, eps, inv_mass, max_tree_depth, generator, leaf
+                step, x, u, g, eps, inv_mass, max_tree_depth, generator, ckpts
             )
             n_batched_total += nb
             n_chain_lf = n_chain_lf + n_steps.sum()
@@ -554,7 +647,7 @@ def nuts_sample(
         n_chain_leapfrog_total=int(n_chain_lf),
         n_potential_calls=evaluate.n_calls,
         warmup_diverging=warm_div,
-        compiled=bool(info["compiled"]),
+        compiled=compiled,
         compile_time=compile_time,
     )
 

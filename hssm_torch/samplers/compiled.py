@@ -1,11 +1,16 @@
 """Potential-and-gradient functions for the batched sampler, eager or ``torch.compile``-d.
 
 :func:`value_and_grad_fn` turns a batched potential ``x (C, D) -> U (C,)`` into
-``x -> (U, dU/dx)``. With ``compile=True`` the potential's forward pass is compiled with
-``torch.compile`` (TorchInductor: fused C++ loops on the CPU, Triton kernels on a GPU) and
-the gradient comes from ordinary autograd on the compiled graph (AOTAutograd compiles the
-backward too). Compiling a function that itself calls ``torch.autograd.grad`` breaks the
-graph and compiles more slowly, so only the forward is handed to ``torch.compile``.
+``x -> (U, dU/dx)``. Eager, the gradient comes from one backward pass of ``U.sum()``. With
+``compile=True`` value and gradient are **one** compiled inference graph:
+:func:`fused_value_and_grad` (``torch.func.grad`` with the values as auxiliary output) is
+handed to ``torch.compile``, which traces the forward and the backward together into one
+TorchInductor graph (fused C++ loops on the CPU, Triton kernels on a GPU). Compared with
+autograd over a compiled forward (the earlier scheme) this removes AOTAutograd's runtime
+wrapper and the separate backward call: on the 500-trial ddm one 2-chain call went from
+0.83-1.27 ms to 0.62-0.73 ms. (``torch.func.grad`` does not run eagerly on the analytical
+DDM, whose custom ``autograd.Function`` lacks ``setup_context``; Dynamo traces it anyway,
+and the compiled function is checked against the eager one.)
 
 Compilation happens here, before sampling: the compiled function is called once for every
 batch size it will see (``batch_sizes``), so the sampler never recompiles, and the time is
@@ -36,12 +41,16 @@ __all__ = [
     "compile_checked",
     "compile_warnings_filtered",
     "eager_value_and_grad",
+    "fused_value_and_grad",
     "value_and_grad_fn",
 ]
 
 logger = logging.getLogger(__name__)
 
 ValueAndGrad = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+#: TorchInductor options of every compile here.
+COMPILE_OPTIONS: dict[str, object] = {}
 
 #: Warnings that tracing our likelihoods emits and that are known to be harmless:
 #: Dynamo traces through ``functools.lru_cache`` wrappers (the cached helpers in
@@ -87,6 +96,34 @@ def eager_value_and_grad(potential_fn: Callable[[torch.Tensor], torch.Tensor]) -
     return value_and_grad
 
 
+def fused_value_and_grad(potential_fn: Callable[[torch.Tensor], torch.Tensor]) -> ValueAndGrad:
+    """``x -> (U(x), grad)`` through ``torch.func.grad``: one function, for ``torch.compile``.
+
+    Compiled, forward and backward become one inference graph. Not meant to run eagerly:
+    ``torch.func`` rejects custom ``autograd.Function`` classes without ``setup_context``
+    (the analytical DDM's), which Dynamo traces without complaint.
+
+    Example
+    -------
+    >>> import torch
+    >>> vg = fused_value_and_grad(lambda x: (x ** 2).sum(-1))
+    >>> vg(torch.ones(1, 2))[1].tolist()
+    [[2.0, 2.0]]
+    """
+
+    def total(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        u = potential_fn(x)
+        return u.sum(), u
+
+    grad = torch.func.grad(total, has_aux=True)
+
+    def value_and_grad(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        g, u = grad(x)
+        return u, g
+
+    return value_and_grad
+
+
 def _agree(a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, torch.Tensor]) -> bool:
     """Compiled and eager ``(U, grad)`` agree (up to reassociation) where both are finite."""
     for x, y in zip(a, b):
@@ -112,7 +149,11 @@ def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 
 def compile_checked(
-    fn: Callable[..., tuple[torch.Tensor, ...]], example_args: tuple, *, what: str
+    fn: Callable[..., tuple[torch.Tensor, ...]],
+    example_args: tuple,
+    *,
+    what: str,
+    reference: Callable[..., tuple[torch.Tensor, ...]] | None = None,
 ) -> tuple[Callable[..., tuple[torch.Tensor, ...]], float, bool]:
     """``torch.compile`` a pure tensor function, compile it now and check it, or fall back.
 
@@ -124,11 +165,15 @@ def compile_checked(
         Arguments of the shapes, dtypes and device ``fn`` will be called with.
     what : str
         Name used in the log messages.
+    reference : callable, optional
+        Eager function the compiled one must agree with (default: ``fn``), and the one
+        returned when compiling fails (for an ``fn`` that only runs compiled).
 
     Returns
     -------
     fn : callable
-        The compiled function, or ``fn`` itself when compiling failed (warning logged).
+        The compiled function, or ``reference`` (default ``fn``) when compiling failed
+        (warning logged).
     seconds : float
         Time spent compiling and checking.
     compiled : bool
@@ -142,17 +187,18 @@ def compile_checked(
     >>> f(torch.ones(2))[0].tolist()  # doctest: +SKIP
     [2.0, 2.0]
     """
+    eager = fn if reference is None else reference
     t0 = time.perf_counter()
     try:
-        cfn = torch.compile(fn, fullgraph=True, dynamic=False)
+        cfn = torch.compile(fn, fullgraph=True, dynamic=False, options=COMPILE_OPTIONS)
         with compile_warnings_filtered():
             got = cfn(*example_args)
-        want = fn(*example_args)
+        want = eager(*example_args)
         if len(got) != len(want) or not all(_same(a, b) for a, b in zip(got, want)):
             raise RuntimeError(f"the compiled {what} differs from the eager one")
     except Exception as err:  # noqa: BLE001 - any compiler failure falls back to eager
         _fell_back(what, err)
-        return fn, time.perf_counter() - t0, False
+        return eager, time.perf_counter() - t0, False
     return cfn, time.perf_counter() - t0, True
 
 
@@ -173,7 +219,8 @@ def value_and_grad_fn(
         ``(C, D)`` point (dtype, device, typical values) used to compile and to check the
         compiled function against the eager one.
     compile : bool
-        Compile the forward pass with ``torch.compile(fullgraph=True, dynamic=False)``.
+        Compile value and gradient as one graph (:func:`fused_value_and_grad`) with
+        ``torch.compile(fullgraph=True, dynamic=False)``.
     batch_sizes : iterable of int, optional
         Row counts the function will be called with (default: ``example``'s). One graph is
         compiled per size, before this returns.
@@ -203,8 +250,12 @@ def value_and_grad_fn(
         raise ValueError(f"batch_sizes: expected positive integers, got {sizes}")
     t0 = time.perf_counter()
     try:
-        compiled_fn = torch.compile(potential_fn, fullgraph=True, dynamic=False)
-        compiled = eager_value_and_grad(compiled_fn)
+        compiled = torch.compile(
+            fused_value_and_grad(potential_fn),
+            fullgraph=True,
+            dynamic=False,
+            options=COMPILE_OPTIONS,
+        )
         with compile_warnings_filtered():
             for c in sizes:
                 reps = math.ceil(c / example.shape[0])

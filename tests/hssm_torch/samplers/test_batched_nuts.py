@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from hssm_torch.samplers import mass_windows, nuts_sample
-from hssm_torch.samplers.batched_nuts import _ckpt_range
+from hssm_torch.samplers.batched_nuts import _Checkpoints, _ckpt_range
 
 F64 = torch.float64
 
@@ -178,3 +178,18 @@ def test_checkpoint_ranges_cover_every_closing_subtree():
         k_max = (n ^ (n + 1)).bit_length() - 1  # trailing ones
         expected = sorted(bin((n - 2**k + 1) >> 1).count("1") for k in range(1, k_max + 1))
         assert list(range(lo, hi + 1)) == expected, n
+
+
+def test_checkpoint_masks_follow_numpyro_scheme():
+    # subtree of 8 leaves (max_tree_depth 4, 3 checkpoints): even leaves store at
+    # popcount(n >> 1); odd leaf n closes the sub-subtrees of sizes 2, 4, ... ending at n
+    # (one per trailing one bit), which start at the checkpoints listed
+    ck = _Checkpoints(4, torch.device("cpu"))
+    stores = {0: 0, 2: 1, 4: 1, 6: 2}
+    checks = {1: [0], 3: [0, 1], 5: [1], 7: [0, 1, 2]}
+    assert ck.k == 3 and len(ck.store) == 8
+    for n in range(8):
+        want_store = [i == stores.get(n) for i in range(3)]
+        want_check = [i in checks.get(n, []) for i in range(3)]
+        assert ck.store[n].tolist() == want_store, n
+        assert ck.check[n].tolist() == want_check, n

@@ -396,11 +396,15 @@ def _dense_1d_impl(
     jl = jc.to(torch.int64).unsqueeze(-1)
     y_j = path.gather(1, jl).squeeze(1)
     b_j = b.gather(1, jl).squeeze(1)
-    up_j = y_j > b_j
-    lo_j = y_j < -b_j
-    # collapsed bounds (b <= 0) flag both sides: the particle's sign decides
-    side = torch.where(up_j & lo_j, torch.where(y_j >= 0, 1, -1), torch.where(up_j, 1, -1))
+    side = _side_at(y_j > b_j, y_j < -b_j, y_j)
     return hit, jc.to(torch.int64), side.to(torch.int64), path[:, -1]
+
+
+def _side_at(up_j: torch.Tensor, lo_j: torch.Tensor, y_j: torch.Tensor) -> torch.Tensor:
+    """+1 / -1: the side of a first crossing from its upper/lower flags there (shared by the
+    eager search and the compiled block).  Collapsed bounds (b <= 0) flag both sides: then
+    the particle's sign decides."""
+    return torch.where(up_j & lo_j, torch.where(y_j >= 0, 1, -1), torch.where(up_j, 1, -1))
 
 
 def _dense_race_impl(sl: RowData, boundary, timed: bool, block: int, dt, n_steps):
@@ -547,9 +551,7 @@ def _block_1d(
             up_j = up.index_select(0, hi).gather(1, jj).squeeze(1)
             lo_j = lo.index_select(0, hi).gather(1, jj).squeeze(1)
             y_j = pc.index_select(0, hi).gather(1, jj).squeeze(1)
-            # Collapsed bounds (b <= 0) flag both sides: the particle's sign decides.
-            both = up_j & lo_j
-            side = torch.where(both, torch.where(y_j >= 0, 1, -1), torch.where(up_j, 1, -1))
+            side = _side_at(up_j, lo_j, y_j)
             res = (ci.index_select(0, hi), s0.index_select(0, hi) + jj.squeeze(1) + 1, side)
     y0.copy_(path[:, -1])
     return res

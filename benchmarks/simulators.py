@@ -29,6 +29,17 @@ problem (reported as ``compile_s``, with the on-disk inductor cache as found, or
 ``--cold-cache``) and then times the measured call (``wall_s``: warm, compile excluded).
 ``--compile-threads 1,2`` sets the torch thread counts of the compiled runs (the goal is
 stated against ssm-simulators single-threaded: compare the 1-thread figure).
+
+Workers (``simulate(..., workers=n)``: chunks in a pool of n Python threads, each with
+``max(1, threads // n)`` torch threads): ``--workers 1,2`` times each of our runs at each
+count; ``--method auto,euler`` times each method (``euler`` is like for like with
+ssm-simulators; a model whose ``auto`` is Euler runs once).  ssm-simulators runs once per
+model and setting, before ours.  The run behind ``benchmarks/results/simulators_workers.json``::
+
+    PEER_PYTHON=/root/peer-venv/bin/python python benchmarks/simulators.py \
+        --models angle,weibull,levy,ornstein,race_no_bias_3 --variants compiled \
+        --compile-threads 1 --workers 1,2 --method auto,euler \
+        --output benchmarks/results/simulators_workers.json --fresh
 """
 
 from __future__ import annotations
@@ -80,6 +91,7 @@ def _child_ours(case: dict) -> dict:
     from simulators.simulate import simulate
 
     torch.set_num_threads(case["threads"])
+    workers = int(case.get("workers", 1))
     device = torch.device(case["device"])
     compile_ = bool(case.get("compile", False))
     theta = torch.as_tensor(_theta_matrix(case["model"], case["n_sets"]), device=device)
@@ -93,6 +105,7 @@ def _child_ours(case: dict) -> dict:
         device=device,
         compile=compile_,
         method=case.get("method", "auto"),
+        workers=workers,
     )
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -109,6 +122,7 @@ def _child_ours(case: dict) -> dict:
         device=device,
         compile=compile_,
         method=method,
+        workers=workers,
     )
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -119,6 +133,8 @@ def _child_ours(case: dict) -> dict:
         "n_omitted": res.n_omitted,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "compile": compile_,
+        "workers": workers,
+        "torch_threads_after": torch.get_num_threads(),
     }
     if compile_:
         out["compile_s"] = compile_s
@@ -266,7 +282,10 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--threads", default="1", help="torch threads of the eager runs")
     ap.add_argument("--variants", default="eager,compiled", help="eager, compiled or both")
-    ap.add_argument("--method", default="auto", help="our simulate(method=...) (ssm: Euler)")
+    ap.add_argument(
+        "--method", default="auto", help="our simulate(method=...), comma list (ssm: Euler)"
+    )
+    ap.add_argument("--workers", default="1", help="simulate(workers=...) counts, comma list")
     ap.add_argument("--compile-threads", default="1,2", help="torch threads of compiled runs")
     ap.add_argument(
         "--cold-cache",
@@ -321,6 +340,7 @@ def main() -> None:
                 case = {"model": model, "n_trials": n_trials, "theta_file": str(theta_file)}
                 env = {**os.environ, "OMP_NUM_THREADS": "1", "JAX_PLATFORMS": "cpu"}
                 load = os.getloadavg()[0]
+                print(f"  (load average 1 min: {load:.2f})", flush=True)
                 r = _run_child([peer, "-c", PEER_SCRIPT, json.dumps(case)], env=env)
                 r["load_avg_1min_before"] = load
                 row["ssm"] = r
@@ -337,9 +357,14 @@ def main() -> None:
                 if variant not in ("eager", "compiled"):
                     raise SystemExit(f"--variants: expected eager and/or compiled, got {variant!r}")
                 thr = args.threads if variant == "eager" else args.compile_threads
-                runs += [(variant == "compiled", int(t)) for t in thr.split(",")]
+                runs += [
+                    (variant == "compiled", int(t), meth, int(w))
+                    for t in thr.split(",")
+                    for meth in _methods(model, args.method)
+                    for w in args.workers.split(",")
+                ]
             for device in devices:
-                for compiled, threads in runs:
+                for compiled, threads, method, workers in runs:
                     case = {
                         "model": model,
                         "n_sets": n_sets,
@@ -347,12 +372,14 @@ def main() -> None:
                         "threads": threads,
                         "device": device,
                         "compile": compiled,
-                        "method": args.method,
+                        "method": method,
+                        "workers": workers,
                     }
                     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
                     if compiled and args.cold_cache:
                         env["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="inductor_")
                     load = os.getloadavg()[0]
+                    print(f"  (load average 1 min: {load:.2f})", flush=True)
                     r = _run_child([sys.executable, __file__, "--child", json.dumps(case)], env=env)
                     r.update(device=device, threads=threads, load_avg_1min_before=load)
                     row["ours"].append(r)
@@ -372,13 +399,25 @@ def main() -> None:
                     comp = f" compiled (compile {r['compile_s']:.1f} s)" if compiled else " eager"
                     print(
                         f"{model:15s} {setting:8s} hssm-torch {device} {threads} thr{comp} "
-                        f"({r['method']}): "
+                        f"({r['method']}, {workers} worker{'s' if workers > 1 else ''}): "
                         f"{r['wall_s']:8.2f} s {total / r['wall_s']:12,.0f} trials/s  {mem}{ratio}",
                         flush=True,
                     )
             results.append(row)
             _write(Path(args.output), results, settings, fresh=args.fresh)
     print(f"wrote {args.output}")
+
+
+def _methods(model: str, methods: str) -> list[str]:
+    """Our methods to time for ``model`` (``auto`` dropped when it is another listed one)."""
+    from simulators import get_model
+    from simulators.kinds import methods_for
+
+    wanted = methods.split(",")
+    auto = methods_for(get_model(model))[0]
+    if "auto" in wanted and auto in wanted:
+        wanted.remove("auto")
+    return wanted
 
 
 def _write(out: Path, results: list, settings: dict, *, fresh: bool) -> None:

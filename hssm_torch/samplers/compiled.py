@@ -49,8 +49,21 @@ logger = logging.getLogger(__name__)
 
 ValueAndGrad = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
-#: TorchInductor options of every compile here.
-COMPILE_OPTIONS: dict[str, object] = {}
+#: TorchInductor options of every compile here, by device type. On the CPU the graph's
+#: wrapper (argument checks, buffer allocation, kernel calls) is generated as C++ instead of
+#: Python (``cpp_wrapper``): on the 500-trial ddm one compiled leaf call went from 0.90-1.06
+#: to 0.71-0.83 ms (guards evaluated) and the sampler from 0.93-1.06 to 0.84-0.94 ms per
+#: call, for about 1 s more of warm compile (5 s cold). Other devices keep the defaults
+#: (not measured here).
+COMPILE_OPTIONS: dict[str, dict[str, object]] = {"cpu": {"cpp_wrapper": True}}
+
+
+def _options(example: object) -> dict[str, object]:
+    """Inductor options for the device of the first tensor in ``example``."""
+    items = example if isinstance(example, (tuple, list)) else (example,)
+    dev = next((t.device.type for t in items if isinstance(t, torch.Tensor)), "cpu")
+    return dict(COMPILE_OPTIONS.get(dev, {}))
+
 
 #: Warnings that tracing our likelihoods emits and that are known to be harmless:
 #: Dynamo traces through ``functools.lru_cache`` wrappers (the cached helpers in
@@ -190,7 +203,7 @@ def compile_checked(
     eager = fn if reference is None else reference
     t0 = time.perf_counter()
     try:
-        cfn = torch.compile(fn, fullgraph=True, dynamic=False, options=COMPILE_OPTIONS)
+        cfn = torch.compile(fn, fullgraph=True, dynamic=False, options=_options(example_args))
         with compile_warnings_filtered():
             got = cfn(*example_args)
         want = eager(*example_args)
@@ -254,7 +267,7 @@ def value_and_grad_fn(
             fused_value_and_grad(potential_fn),
             fullgraph=True,
             dynamic=False,
-            options=COMPILE_OPTIONS,
+            options=_options(example),
         )
         with compile_warnings_filtered():
             for c in sizes:

@@ -31,7 +31,7 @@ def _angle_lan():
 ALL_CASES = {**CASES, "lan_angle": _angle_lan}
 
 
-def _assert_compiled_equals_eager(model: HSSM) -> None:
+def _assert_compiled_equals_eager(model: HSSM, rtol: float = 1e-10, atol: float = 1e-9) -> None:
     pot = BatchedPotential(model.builder)
     gen = torch.Generator().manual_seed(1)
     x = pot.initial_point() + 0.1 * torch.randn((3, pot.dim), generator=gen, dtype=pot.dtype)
@@ -44,8 +44,8 @@ def _assert_compiled_equals_eager(model: HSSM) -> None:
         u0, g0 = eager(y)
         u1, g1 = compiled(y)
         assert torch.isfinite(u0).all() and torch.isfinite(g0).all()
-        torch.testing.assert_close(u1, u0, rtol=1e-10, atol=1e-9)
-        torch.testing.assert_close(g1, g0, rtol=1e-10, atol=1e-9)
+        torch.testing.assert_close(u1, u0, rtol=rtol, atol=atol)
+        torch.testing.assert_close(g1, g0, rtol=rtol, atol=atol)
 
 
 def test_compiled_potential_equals_eager_scalar_ddm():
@@ -55,7 +55,11 @@ def test_compiled_potential_equals_eager_scalar_ddm():
 @pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(c for c in ALL_CASES if c not in ("scalar", "censored")))
 def test_compiled_potential_equals_eager(case):
-    _assert_compiled_equals_eager(ALL_CASES[case]())
+    # networks run in their weights' dtype (float32 for ONNX): compiled and eager float32
+    # sums over 60 trials differ by reassociation, ~1e-7 relative per term (observed 6e-9
+    # relative on the potential); the analytical cases are float64 throughout
+    tol = dict(rtol=1e-6, atol=1e-5) if case.startswith("lan") else {}
+    _assert_compiled_equals_eager(ALL_CASES[case](), **tol)
 
 
 @pytest.mark.slow

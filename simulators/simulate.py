@@ -335,7 +335,7 @@ def simulate(
         Run the Euler engines' dense block work (noise, drift, boundary, crossing check)
         through ``torch.compile`` (measured on a 2-core CPU: 1.2-2.1x faster end to end than
         eager, the bridge scheme gaining least; the first call per model and settings
-        compiles for about 5-20 s).  Models with exact samplers
+        compiles for about 5-25 s).  Models with exact samplers
         (ddm, full_ddm, lba, ...) and the stepwise engine (lca, mic2) are unaffected.  The
         same seed on the same device with the same ``compile`` setting gives the same draws
         whatever ``chunk_size``; compiled and eager draws may differ in the last ulp of the
@@ -350,7 +350,8 @@ def simulate(
         threads; ``torch.set_num_threads`` is partly process-wide, so the caller's thread
         count is restored before returning.  It pays on CPU where the work runs outside the
         GIL: mostly with ``compile=True`` (the compiled graph runs in C++ with the GIL
-        released; measured on 2 cores: 1.2-1.8x with 2 workers, see docs/simulators.md);
+        released; measured on 2 cores with the second core free: 1.5-1.8x with 2 workers; with
+        another job on it, no gain or a loss: see docs/simulators.md);
         eager torch ops release the GIL too, but the Python between them does not.  Memory
         grows with ``workers x chunk_size``.  On CUDA the threads share the device; expect
         no gain there.  A user model whose ``simulator`` is a callable ignores it.  An

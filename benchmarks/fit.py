@@ -93,15 +93,21 @@ model = hssm.HSSM(data=df, **kw)
 t2 = time.perf_counter()
 c2 = time.process_time()
 idata = model.sample(sampler=args["sampler"], chains=args["chains"], draws=args["draws"],
-                     tune=args["tune"], cores=1, random_seed=1, progressbar=False)
+                     tune=args["tune"], cores=1, random_seed=args["seed"], progressbar=False)
 t3 = time.perf_counter()
 c3 = time.process_time()
 post = idata["posterior"]
 arrays = {k: np.asarray(post[k].values) for k in post.data_vars if k in args["keep"]}
 np.savez(args["out"], **arrays)
-div = int(np.asarray(idata["sample_stats"]["diverging"].values).sum())
+stats = idata["sample_stats"]
+div = int(np.asarray(stats["diverging"].values).sum())
 res = {"import_s": t1 - t0, "build_s": t2 - t1, "sample_s": t3 - t2, "sample_cpu_s": c3 - c2,
-       "divergences": div}
+       "divergences": div, "seed": args["seed"]}
+for name, key in (("step_size", "step_size"), ("acceptance_rate", "acceptance_rate"),
+                  ("n_steps", "leapfrog_per_iteration_draws"), ("tree_depth", "tree_depth")):
+    if name in stats:
+        vals = np.asarray(stats[name].values, dtype=float)
+        res[key] = [float(v) for v in vals[:, -1]] if name == "step_size" else float(vals.mean())
 print(json.dumps(res))
 """
 
@@ -197,33 +203,72 @@ def gradient_costs(model, reps: int = 20) -> dict[str, float]:
     return {"grad_s": t_grad, "likelihood_grad_s": t_lik}
 
 
-def batched_costs(model, chains: int, reps: int = 20, compile: bool = False) -> dict[str, float]:
+def _per_call(fn, args: tuple, reps: int) -> float:
+    """Seconds per call of ``fn(*args)``: the fastest of 5 batches of ``reps // 5`` calls
+    (after 5 warm-up calls), which keeps other processes' bursts out of the figure."""
+    for _ in range(5):
+        fn(*args)
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(max(reps // 5, 1)):
+            fn(*args)
+        best = min(best, (time.perf_counter() - t0) / max(reps // 5, 1))
+    return best
+
+
+def compiled_leaf(pot, x: torch.Tensor):
+    """The compiled trajectory leaf of ``nuts_sample(compile=True)`` (value, gradient and
+    leaf update in one call), its example arguments, compile seconds and success."""
+    from hssm_torch.samplers.batched_nuts import _Checkpoints, _fused_leaf, _leaf_example
+    from hssm_torch.samplers.compiled import (
+        compile_checked,
+        eager_value_and_grad,
+        fused_value_and_grad,
+    )
+
+    u, g = eager_value_and_grad(pot)(x)
+    k = _Checkpoints(10, x.device).k
+    example = (x + 0.0, *_leaf_example(x, u, g, k))
+    fn, secs, ok = compile_checked(
+        _fused_leaf(fused_value_and_grad(pot)),
+        example,
+        what="potential and NUTS leaf",
+        reference=_fused_leaf(eager_value_and_grad(pot)),
+    )
+    return fn, example, secs, ok
+
+
+def batched_costs(model, chains: int, reps: int = 200, compile: bool = False) -> dict[str, float]:
     """Seconds per batched potential-and-gradient call over ``chains`` chains (compiled
-    with ``compile``: the potential is compiled again here, outside the timed run), and of
-    the likelihood alone (forward + backward, eager) on the same ``(chains, N, P)`` batch."""
+    with ``compile``: value and gradient as one graph, compiled again here outside the
+    timed run; then also one compiled leaf -- value, gradient and NUTS leaf update -- with
+    Dynamo's guards evaluated and skipped, as the sampler calls it), and of the likelihood
+    alone (forward + backward, eager) on the same ``(chains, N, P)`` batch. Each figure is
+    the fastest of 5 batches of calls."""
     from hssm_torch.samplers import BatchedPotential
     from hssm_torch.samplers.compiled import value_and_grad_fn
 
     pot = BatchedPotential(model.builder)
     x = pot.initial_point().expand(chains, -1).clone()
     vg, _ = value_and_grad_fn(pot, x, compile=compile)
-    for _ in range(3):
-        vg(x)
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        vg(x)
-    t_grad = (time.perf_counter() - t0) / reps
+    out = {"batched_grad_s": _per_call(vg, (x,), reps)}
+    if compile:
+        leaf, example, _, ok = compiled_leaf(pot, x)
+        if ok:
+            out["leaf_call_guarded_s"] = _per_call(leaf, example, reps)
+            with torch.compiler.set_stance("default", skip_guard_eval_unsafe=True):
+                out["leaf_call_s"] = _per_call(leaf, example, reps)
     b = model.builder
     vals = {k: v.detach() for k, v in pot.constrain(x).items()}
     theta = b.theta(vals).detach().requires_grad_(True)
     rt, resp = b.obs[:, 0], b.obs[:, 1]
-    for _ in range(3):
+
+    def lik():
         model._loglik(rt, resp, theta).sum().backward()
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        model._loglik(rt, resp, theta).sum().backward()
-    t_lik = (time.perf_counter() - t0) / reps
-    return {"batched_grad_s": t_grad, "batched_likelihood_grad_s": t_lik}
+
+    out["batched_likelihood_grad_s"] = _per_call(lik, (), max(reps // 4, 5))
+    return out
 
 
 def run_ours(case: str, df: pd.DataFrame, meta: dict, args, sampler: str = "nuts") -> dict:
@@ -250,7 +295,7 @@ def run_ours(case: str, df: pd.DataFrame, meta: dict, args, sampler: str = "nuts
                 chains=args.chains,
                 draws=args.draws,
                 tune=args.tune,
-                seed=1,
+                seed=args.seed,
                 progress=False,
                 compile=sampler == "nuts_batched_compiled",
             )
@@ -258,7 +303,11 @@ def run_ours(case: str, df: pd.DataFrame, meta: dict, args, sampler: str = "nuts
             idata.attrs.update(timing)
         else:
             idata = model.sample(
-                chains=args.chains, draws=args.draws, tune=args.tune, seed=1, progress=False
+                chains=args.chains,
+                draws=args.draws,
+                tune=args.tune,
+                seed=args.seed,
+                progress=False,
             )
     sampling_cpu = time.process_time() - c0  # includes building the InferenceData
     load_after = os.getloadavg()
@@ -279,7 +328,9 @@ def run_ours(case: str, df: pd.DataFrame, meta: dict, args, sampler: str = "nuts
         "compiled": bool(idata.attrs.get("compiled", 0.0)),
         "sampling_s": sampling,
         "total_s": build + compile_s + sampling,
+        "seed": args.seed,
         "min_bulk_ess": ess,
+        "ess_per_draw": ess / (args.chains * args.draws),
         "ess_per_s": ess / sampling,
         "ess_per_s_incl_compile": ess / (compile_s + sampling),
         "ess_per_s_total": ess / (build + compile_s + sampling),
@@ -292,11 +343,17 @@ def run_ours(case: str, df: pd.DataFrame, meta: dict, args, sampler: str = "nuts
     if sampler.startswith("nuts_batched"):
         costs = batched_costs(model, args.chains, compile=sampler == "nuts_batched_compiled")
         n_calls = int(idata.attrs.get("n_potential_calls", 0)) or n_lf
-        in_grad = costs["batched_grad_s"] * n_calls
+        # compiled: a trajectory leaf is one call of the compiled leaf (value, gradient and
+        # leaf update); eager: a potential call plus the eager leaf update
+        per_call = costs.get("leaf_call_s", costs["batched_grad_s"])
+        in_grad = per_call * n_calls
         init_s = float(idata.attrs.get("init_time", 0.0))  # mode search + Hessian diagonal
+        loop_s = sampling - init_s
         return {
             **common,
             "n_potential_calls": n_calls,
+            "ms_per_call": 1e3 * loop_s / max(n_calls, 1),
+            "ms_per_iteration": 1e3 * loop_s / (args.tune + args.draws),
             **costs,
             "time_in_potential_s": in_grad,
             "time_in_likelihood_s": costs["batched_likelihood_grad_s"] * n_calls,
@@ -320,12 +377,11 @@ def run_ours(case: str, df: pd.DataFrame, meta: dict, args, sampler: str = "nuts
 
 
 def compile_times(case: str, df: pd.DataFrame, meta: dict, chains: int) -> dict:
-    """Seconds to compile (and check) the batched potential and the NUTS leaf update, as
-    ``nuts_sample(compile=True)`` does before sampling, without sampling."""
+    """Seconds to compile (and check) the trajectory leaf -- potential, gradient and NUTS
+    leaf update in one graph -- as ``nuts_sample(compile=True)`` does before sampling,
+    without sampling."""
     from hssm_torch.model import HSSM
-    from hssm_torch.samplers import BatchedPotential, value_and_grad_fn
-    from hssm_torch.samplers.batched_nuts import _leaf_example, _leaf_update
-    from hssm_torch.samplers.compiled import compile_checked
+    from hssm_torch.samplers import BatchedPotential
 
     kw = {}
     if meta.get("formula"):
@@ -335,14 +391,11 @@ def compile_times(case: str, df: pd.DataFrame, meta: dict, chains: int) -> dict:
     pot = BatchedPotential(HSSM(df, meta["model"], **kw).builder)
     x = pot.initial_point().expand(chains, -1).clone()
     t0 = time.perf_counter()
-    vg, info = value_and_grad_fn(pot, x, compile=True)
-    u, g = vg(x)
-    _, leaf_s, leaf_ok = compile_checked(_leaf_update, _leaf_example(x, u, g), what="NUTS leaf")
+    _, _, leaf_s, ok = compiled_leaf(pot, x)
     return {
-        "potential_s": float(info["compile_time"]),
         "leaf_s": leaf_s,
         "total_s": time.perf_counter() - t0,
-        "compiled": bool(info["compiled"]) and leaf_ok,
+        "compiled": ok,
         "load_average_after": os.getloadavg(),
     }
 
@@ -366,6 +419,7 @@ def run_peer(case: str, df: pd.DataFrame, meta: dict, args) -> dict | None:
             "draws": args.draws,
             "tune": args.tune,
             "keep": COMMON,
+            "seed": args.seed,
         }
         env = dict(os.environ, JAX_PLATFORMS="cpu", OMP_NUM_THREADS="1")
         proc = subprocess.run(
@@ -381,6 +435,7 @@ def run_peer(case: str, df: pd.DataFrame, meta: dict, args) -> dict | None:
         with np.load(out) as npz:
             post = {k: npz[k] for k in npz.files}
     res["min_bulk_ess"] = min_bulk_ess(post)
+    res["ess_per_draw"] = res["min_bulk_ess"] / (args.chains * args.draws)
     res["ess_per_s"] = res["min_bulk_ess"] / res["sample_s"]
     res["ess_per_cpu_s"] = res["min_bulk_ess"] / res["sample_cpu_s"]
     res["total_s"] = res["build_s"] + res["sample_s"]
@@ -389,10 +444,110 @@ def run_peer(case: str, df: pd.DataFrame, meta: dict, args) -> dict | None:
     return res
 
 
+def run_case(case: str, args, samplers: list[str]) -> dict:
+    """One case at ``args.seed``: ours (each sampler) then HSSM, with the ratios."""
+    df, meta = make_case(case)
+    entry = {"n_trials": len(df), **meta, "load_average_before": os.getloadavg()}
+    for sampler in samplers:
+        key = SAMPLER_KEYS[sampler]
+        ours = run_ours(case, df, meta, args, sampler)
+        entry[key] = ours
+        if sampler == "nuts":
+            detail = (
+                f"grad {1e3 * ours['grad_s']:.2f} ms "
+                f"(likelihood {1e3 * ours['likelihood_grad_s']:.2f} ms), Pyro overhead "
+                f"{ours['pyro_overhead_per_step_ms']:.2f} ms/step"
+            )
+        else:
+            detail = (
+                f"batched grad ({args.chains} chains) {1e3 * ours['batched_grad_s']:.2f} ms "
+                f"(likelihood {1e3 * ours['batched_likelihood_grad_s']:.2f} ms), "
+                f"{ours['n_potential_calls']} calls, sampler overhead "
+                f"{ours['sampler_overhead_per_call_ms']:.2f} ms/call"
+            )
+            if ours["compile_s"] or sampler == "nuts_batched_compiled":
+                detail += (
+                    f"; compiled {ours['compiled']} in {ours['compile_s']:.1f} s "
+                    f"(not in sampling; {ours['ess_per_s_incl_compile']:.2f} ESS/s with it)"
+                )
+        print(
+            f"({case}) hssm-torch {sampler}: sampling {ours['sampling_s']:.1f} s, "
+            f"total {ours['total_s']:.1f} s, min ESS {ours['min_bulk_ess']:.0f}, "
+            f"{ours['ess_per_s']:.2f} ESS/s, max r_hat {ours['max_rhat']:.3f}; {detail}; "
+            f"{ours['n_leapfrog_total']} leapfrog steps (all chains), "
+            f"{ours['leapfrog_per_iteration_draws']:.1f} per iteration; "
+            f"load {ours['load_average_after'][0]:.1f}"
+        )
+    peer = run_peer(case, df, meta, args)
+    entry["hssm"] = peer
+    if peer and "error" not in peer:
+        peer["load_average_after"] = os.getloadavg()
+        for key in SAMPLER_KEYS.values():
+            if key not in entry:
+                continue
+            ours = entry[key]
+            suffix = key[len("hssm_torch") :]
+            entry[f"ratio_ess_per_s{suffix}"] = ours["ess_per_s"] / peer["ess_per_s"]
+            entry[f"ratio_ess_per_cpu_s{suffix}"] = ours["ess_per_cpu_s"] / peer["ess_per_cpu_s"]
+            entry[f"ratio_ess_per_s_total{suffix}"] = (
+                ours["ess_per_s_total"] / peer["ess_per_s_total"]
+            )
+            # HSSM's sample() includes its own (PyTensor/JAX) compilation
+            entry[f"ratio_ess_per_s_incl_compile{suffix}"] = (
+                ours["ess_per_s_incl_compile"] / peer["ess_per_s"]
+            )
+            print(
+                f"({case}) HSSM ({peer['sampler']}): sample() {peer['sample_s']:.1f} s, "
+                f"min ESS {peer['min_bulk_ess']:.0f}, {peer['ess_per_s']:.2f} ESS/s -> "
+                f"{key} ratio {entry[f'ratio_ess_per_s{suffix}']:.2f} "
+                f"(incl. compile vs sample(): "
+                f"{entry[f'ratio_ess_per_s_incl_compile{suffix}']:.2f}; "
+                f"total incl. build: {entry[f'ratio_ess_per_s_total{suffix}']:.2f}; "
+                f"per CPU second: {entry[f'ratio_ess_per_cpu_s{suffix}']:.2f}); "
+                f"load {peer['load_average_after'][0]:.1f}"
+            )
+    elif peer:
+        print(f"({case}) HSSM failed: {peer['error'][-500:]}")
+    return entry
+
+
+def seed_summary(runs: list[dict]) -> dict:
+    """Means over seeds of min bulk ESS, ESS per draw, sampling seconds (HSSM: its
+    ``sample()`` call) and ESS/s for each sampler present, and the ratio of the mean ESS/s
+    (ours / HSSM)."""
+    out: dict = {}
+    for name in [*SAMPLER_KEYS.values(), "hssm"]:
+        got = [r[name] for r in runs if isinstance(r.get(name), dict) and "error" not in r[name]]
+        if not got:
+            continue
+        fields = {
+            "min_bulk_ess": "min_bulk_ess",
+            "ess_per_draw": "ess_per_draw",
+            "sampling_s": "sample_s" if name == "hssm" else "sampling_s",
+            "ess_per_s": "ess_per_s",
+        }
+        out[name] = {f"mean_{k}": float(np.mean([g[v] for g in got])) for k, v in fields.items()}
+        out[name]["n_runs"] = len(got)
+    for name in SAMPLER_KEYS.values():
+        if name in out and "hssm" in out:
+            suffix = name[len("hssm_torch") :]
+            out[f"ratio_mean_ess_per_s{suffix}"] = (
+                out[name]["mean_ess_per_s"] / out["hssm"]["mean_ess_per_s"]
+            )
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", default="i,ii,iii")
     parser.add_argument("--chains", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=1, help="sampler seed (ours and HSSM)")
+    parser.add_argument(
+        "--seeds",
+        default="",
+        help="comma-separated sampler seeds: each case runs once per seed (same data), "
+        "with means over seeds and the ratio of mean ESS/s in 'summary'",
+    )
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--tune", type=int, default=1000)
     parser.add_argument(
@@ -430,82 +585,27 @@ def main(argv=None) -> int:
             entry = compile_times(case, df, meta, args.chains)
             results["cases"][case] = {"n_trials": len(df), **meta, "compile": entry}
             print(
-                f"({case}) compile: potential {entry['potential_s']:.1f} s, leaf update "
+                f"({case}) compile of the leaf (potential, gradient, leaf update): "
                 f"{entry['leaf_s']:.1f} s, compiled {entry['compiled']}"
             )
         write_json(results, args.out)
         return 0
     if not os.environ.get("PEER_PYTHON"):
         print("PEER_PYTHON not set: HSSM comparison skipped")
+    seeds = [int(v) for v in args.seeds.split(",")] if args.seeds else [args.seed]
     for case in args.cases.split(","):
         if case == "iii" and not ANGLE_LAN.is_file():
             print(f"case iii skipped: {ANGLE_LAN} not found")
             continue
-        df, meta = make_case(case)
-        entry = {"n_trials": len(df), **meta, "load_average_before": os.getloadavg()}
-        for sampler in samplers:
-            key = SAMPLER_KEYS[sampler]
-            ours = run_ours(case, df, meta, args, sampler)
-            entry[key] = ours
-            if sampler == "nuts":
-                detail = (
-                    f"grad {1e3 * ours['grad_s']:.2f} ms "
-                    f"(likelihood {1e3 * ours['likelihood_grad_s']:.2f} ms), Pyro overhead "
-                    f"{ours['pyro_overhead_per_step_ms']:.2f} ms/step"
-                )
-            else:
-                detail = (
-                    f"batched grad ({args.chains} chains) {1e3 * ours['batched_grad_s']:.2f} ms "
-                    f"(likelihood {1e3 * ours['batched_likelihood_grad_s']:.2f} ms), "
-                    f"{ours['n_potential_calls']} calls, sampler overhead "
-                    f"{ours['sampler_overhead_per_call_ms']:.2f} ms/call"
-                )
-                if ours["compile_s"] or sampler == "nuts_batched_compiled":
-                    detail += (
-                        f"; compiled {ours['compiled']} in {ours['compile_s']:.1f} s "
-                        f"(not in sampling; {ours['ess_per_s_incl_compile']:.2f} ESS/s with it)"
-                    )
-            print(
-                f"({case}) hssm-torch {sampler}: sampling {ours['sampling_s']:.1f} s, "
-                f"total {ours['total_s']:.1f} s, min ESS {ours['min_bulk_ess']:.0f}, "
-                f"{ours['ess_per_s']:.2f} ESS/s, max r_hat {ours['max_rhat']:.3f}; {detail}; "
-                f"{ours['n_leapfrog_total']} leapfrog steps (all chains), "
-                f"{ours['leapfrog_per_iteration_draws']:.1f} per iteration; "
-                f"load {ours['load_average_after'][0]:.1f}"
-            )
-        peer = run_peer(case, df, meta, args)
-        entry["hssm"] = peer
-        if peer and "error" not in peer:
-            peer["load_average_after"] = os.getloadavg()
-            for key in SAMPLER_KEYS.values():
-                if key not in entry:
-                    continue
-                ours = entry[key]
-                suffix = key[len("hssm_torch") :]
-                entry[f"ratio_ess_per_s{suffix}"] = ours["ess_per_s"] / peer["ess_per_s"]
-                entry[f"ratio_ess_per_cpu_s{suffix}"] = (
-                    ours["ess_per_cpu_s"] / peer["ess_per_cpu_s"]
-                )
-                entry[f"ratio_ess_per_s_total{suffix}"] = (
-                    ours["ess_per_s_total"] / peer["ess_per_s_total"]
-                )
-                # HSSM's sample() includes its own (PyTensor/JAX) compilation
-                entry[f"ratio_ess_per_s_incl_compile{suffix}"] = (
-                    ours["ess_per_s_incl_compile"] / peer["ess_per_s"]
-                )
-                print(
-                    f"({case}) HSSM ({peer['sampler']}): sample() {peer['sample_s']:.1f} s, "
-                    f"min ESS {peer['min_bulk_ess']:.0f}, {peer['ess_per_s']:.2f} ESS/s -> "
-                    f"{key} ratio {entry[f'ratio_ess_per_s{suffix}']:.2f} "
-                    f"(incl. compile vs sample(): "
-                    f"{entry[f'ratio_ess_per_s_incl_compile{suffix}']:.2f}; "
-                    f"total incl. build: {entry[f'ratio_ess_per_s_total{suffix}']:.2f}; "
-                    f"per CPU second: {entry[f'ratio_ess_per_cpu_s{suffix}']:.2f}); "
-                    f"load {peer['load_average_after'][0]:.1f}"
-                )
-        elif peer:
-            print(f"({case}) HSSM failed: {peer['error'][-500:]}")
-        results["cases"][case] = entry
+        runs = []
+        for seed in seeds:
+            args.seed = seed
+            runs.append(run_case(case, args, samplers))
+        if len(runs) == 1:
+            results["cases"][case] = runs[0]
+        else:
+            results["cases"][case] = {"runs": runs, "summary": seed_summary(runs)}
+            print(f"({case}) over seeds {seeds}: {json.dumps(seed_summary(runs))}")
     write_json(results, args.out)
     return 0
 

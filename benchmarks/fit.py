@@ -35,6 +35,7 @@ with the same ArviZ estimator. Without PEER_PYTHON the comparison is skipped (pr
     python benchmarks/fit.py --cases i --draws 300 --tune 300
     python benchmarks/fit.py --cases i,ii --sampler both
     python benchmarks/fit.py --cases i,ii,iii --sampler nuts_batched,nuts_batched_compiled
+    python benchmarks/fit.py --cases i --seeds 1,2,3 --sampler nuts_batched_compiled
     TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) python benchmarks/fit.py --compile-only \
         --out benchmarks/results/fit_compile_cold.json      # cold compile seconds
 Results: benchmarks/results/fit.json (written to a temporary name, then renamed).

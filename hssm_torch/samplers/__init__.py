@@ -8,7 +8,8 @@
   returning what :func:`hssm_torch.inference.run_nuts` returns
   (``HSSM.sample(sampler="nuts_batched")``).
 * :func:`value_and_grad_fn` -- ``x -> (U, dU/dx)`` for a batched potential, eager or
-  compiled with ``torch.compile`` (``compile=True`` of the functions above).
+  compiled with ``torch.compile`` as one graph (:func:`fused_value_and_grad`; the
+  sampler's ``compile=True`` compiles that graph together with the NUTS leaf update).
 """
 
 from hssm_torch.samplers.adaptation import (
@@ -18,7 +19,7 @@ from hssm_torch.samplers.adaptation import (
     regularised_variance,
 )
 from hssm_torch.samplers.batched_nuts import NUTSResult, nuts_sample, run_batched_nuts
-from hssm_torch.samplers.compiled import value_and_grad_fn
+from hssm_torch.samplers.compiled import fused_value_and_grad, value_and_grad_fn
 from hssm_torch.samplers.potential import BatchedPotential, FlatSite
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "FlatSite",
     "NUTSResult",
     "WelfordVariance",
+    "fused_value_and_grad",
     "mass_windows",
     "nuts_sample",
     "regularised_variance",

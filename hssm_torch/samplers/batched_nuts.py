@@ -719,8 +719,9 @@ def run_batched_nuts(
     max_tree_depth : int
     init_mass : bool
     compile : bool
-        Compile the batched potential with ``torch.compile`` before sampling (seconds to
-        tens of seconds, reported as ``timing["compile_time"]`` and not counted in
+        Compile each trajectory leaf (potential value and gradient in one graph, and the
+        leaf's NUTS update) with ``torch.compile`` before sampling (seconds to tens of
+        seconds, reported as ``timing["compile_time"]`` and not counted in
         ``sampling_time``; falls back to eager with a logged warning if compiling fails).
 
     Returns

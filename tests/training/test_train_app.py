@@ -304,7 +304,7 @@ def test_experiment_presets_compose(name):
     config_from_dict({**gen, "output_dir": "unused", "device": "cpu"})
 
 
-USER_MODEL_MODULE = '''
+USER_MODEL_MODULE = """
 from simulators import ModelSpec, ParamSpec, register_model
 
 register_model(
@@ -323,7 +323,7 @@ register_model(
     ),
     overwrite=True,
 )
-'''
+"""
 
 
 def test_import_modules_lets_the_app_train_a_user_registered_model(tmp_path, monkeypatch):

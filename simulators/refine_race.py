@@ -1,0 +1,339 @@
+"""Coarse-to-fine race engine: reflected racing diffusions that pay for fine steps only
+where a window may hold a reflection or a boundary crossing.
+
+:func:`~simulators.engine.race_blocked` takes every Euler step of every accumulator.  This
+engine simulates the same discrete scheme in distribution (each accumulator follows
+``x <- max(0, x + v dt + sqrt(dt) N)`` on the ``dt`` grid; the trial ends at the first grid
+step where the largest accumulator exceeds ``b(t)``; the code is the index of the largest
+accumulator then; same ``n_steps`` limit) in *windows* of ``K`` fine steps:
+
+1. For every accumulator the unreflected increment over the window is drawn at once:
+   ``S ~ N(v K dt, K dt)`` (the exact sum of the ``K`` fine increments).
+2. An accumulator's window is *safe* when, with probability at least ``1 - eps``, its fine
+   grid points stay inside ``(0, m)`` with ``m`` the boundary's minimum over the window's
+   ``K + 1`` grid points.  The grid points lie on the continuous Brownian bridge from
+   ``x_0`` to ``x_K = x_0 + S`` over time ``K dt``, which reaches a level ``L`` with
+   probability ``exp(-2 (L - x_0)(L - x_K) / (K dt))``, so safe means
+   ``x_0 x_K > h``, ``(m - x_0)(m - x_K) > h`` (all four distances positive) with
+   ``h = K dt log(2 / eps) / 2``.  Then the reflection does not act, the accumulator
+   cannot exceed the boundary in the window and it simply moves to ``x_0 + S``.
+3. The other accumulators get their ``K`` fine points as an exact discrete Brownian bridge
+   (``P_j = x_0 + B_j + (j / K)(S - B_K)`` with ``B`` a free walk of ``K`` fresh increments;
+   exact for a constant drift), are reflected with the Lindley identity
+   ``W_j = P_j - min(0, min_{i <= j} P_i)`` and checked against the boundary at the ``K``
+   grid points, with the ``n_steps`` limit.  Safe accumulators are below the boundary, so
+   the first crossing and the leading accumulator there are found among the refined ones.
+
+The output follows ``race_blocked``'s distribution up to ``eps`` per safe window (1e-9);
+the individual draws differ from it.  All draws come from :mod:`simulators.rng` keyed per
+trial: the window increments from one stream (counters at the window's first
+step), the fine normals from another stream per accumulator (counters = the fine steps), so
+the output does not depend on chunking or on which rows are simulated together.
+
+Example
+-------
+>>> import torch
+>>> from simulators.engine import time_independent
+>>> from simulators.refine_race import race_refined
+>>> from simulators.rng import trial_keys
+>>> k1, k2 = trial_keys(0, torch.zeros(4), torch.arange(4))
+>>> rows = {"x": torch.full((4, 2), 0.5), "vv": torch.tensor([[1.0, 0.5]]).expand(4, 2),
+...         "step": torch.zeros(4, dtype=torch.int64), "k1": k1, "k2": k2,
+...         "row": torch.arange(4), "a": torch.full((4,), 1.5)}
+>>> bound = time_independent(lambda t, r: r["a"].unsqueeze(-1))
+>>> out = race_refined(rows, boundary=bound, n_steps=20_000, dt=1e-3)
+>>> sorted(out) == ["code", "end", "row"]
+True
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from simulators.engine import _compact, _groups, _slices
+from simulators.rng import normal_block, stream_keys
+
+__all__ = ["REFINE_EPS", "race_refined"]
+
+#: default bound on the probability that a skipped (safe) window of one accumulator would
+#: have been reflected or would have crossed the boundary on the fine grid
+REFINE_EPS = 1e-9
+
+# RNG streams (on top of the caller's ``stream``): the window increments of all accumulators
+# (normals at counters from the window's first step, one per accumulator) and the fine
+# normals of accumulator i (_STREAM_FINE + i, counters = fine steps).  Different from
+# race_blocked's 101 + i.
+_STREAM_COARSE = 401
+_STREAM_FINE = 301
+
+# rows per slice: about SLICE_ELEMENTS (rows x accumulators x window) elements, as the
+# blocked engines (temporaries stay in cache)
+SLICE_ELEMENTS = 1 << 20
+
+# engine-private per-row keys (excluded from the parameter groups of a time-dependent bound)
+_KEYS = ("ck1", "ck2", "fk1", "fk2")
+
+# row padding of the noise draws: a multiple of any CPU float SIMD width, so that no element
+# goes through a scalar tail loop whose log/cos could differ in the last ulp (the output must
+# not depend on a row's position in a slice)
+_PAD = 16
+
+
+def _normals(k1: torch.Tensor, k2: torch.Tensor, start: torch.Tensor, k: int, dtype):
+    """``(R, k)`` standard normals of counters from ``start`` (rows padded to _PAD)."""
+    r = k1.shape[0]
+    pad = (-r) % _PAD
+    if pad:
+        k1 = torch.cat([k1, k1[:1].expand(pad)])
+        k2 = torch.cat([k2, k2[:1].expand(pad)])
+        start = torch.cat([start, start[:1].expand(pad)])
+    return normal_block(k1, k2, start, k, dtype)[:r]
+
+
+def _pad_rows(v: torch.Tensor) -> torch.Tensor:
+    pad = (-v.shape[0]) % _PAD
+    return torch.cat([v, v[:1].expand(pad, *v.shape[1:])]) if pad else v
+
+
+def _bound_grid(first, boundary, window: int, dt: float, dtype) -> torch.Tensor:
+    """Boundary at a window's ``K + 1`` grid points for one row per group: ``(G, K+1)``.
+
+    Rows are padded to _PAD so that the boundary's elementwise math treats every row alike
+    (no scalar tail loop), whatever the number of groups."""
+    g = first["step"].shape[0]
+    first = {k: _pad_rows(v) for k, v in first.items()}
+    ar = torch.arange(window + 1, device=first["step"].device)
+    t = (first["step"].unsqueeze(-1) + ar).to(dtype) * dt
+    return boundary(t, first).expand(t.shape[0], window + 1)[:g]
+
+
+def _bridge(
+    z: torch.Tensor, x0: torch.Tensor, xk: torch.Tensor, frac: torch.Tensor, dt: float
+) -> torch.Tensor:
+    """Discrete Brownian bridge from ``x0`` to ``xk`` (``(R, 1)``) over ``K`` steps of
+    ``dt`` from ``K`` standard normals per row ``z`` (``(R, K)``, overwritten): the points
+    ``P_j = x0 + B_j + (j/K)(xk - x0 - B_K)``, ``j = 1..K``, with ``B`` the walk of the
+    increments ``sqrt(dt) z`` (a constant drift cancels); ``frac`` = ``j/K`` (``(1, K)``).
+    ``P_K`` equals ``xk``."""
+    path = torch.cumsum(z, dim=1, out=z)
+    path -= frac * path[:, -1:]
+    path *= math.sqrt(dt)
+    path += x0
+    path += frac * (xk - x0)
+    path[:, -1:] = xk  # the same end point as a skipped window (no rounding difference)
+    return path
+
+
+class _Stats:
+    """Counts of accumulator windows simulated and refined (for benchmarks)."""
+
+    def __init__(self) -> None:
+        self.windows = 0
+        self.refined = 0
+
+
+def _window(sl, frac, ar, *, boundary, timed, n_steps, dt, window, h, stats):
+    """One window for a slice of rows; moves ``sl["x"]`` in place, returns
+    (hit rows, end step, code) or None."""
+    x0 = sl["x"]
+    step0 = sl["step"]
+    s, n = x0.shape
+    dtype = x0.dtype
+    kdt = window * dt
+    # 1. window increments of every accumulator
+    nc = n + (n % 2)
+    zc = _normals(sl["ck1"], sl["ck2"], step0, nc, dtype)
+    xk = zc[:, :n].contiguous() if nc != n else zc
+    xk *= math.sqrt(kdt)
+    xk += sl["vv"] * kdt
+    xk += x0
+    # 2. boundary over the window and the safe test
+    if timed:
+        params = {k: v for k, v in sl.items() if k not in _KEYS}
+        grp, first = _groups(params)
+        grid = _bound_grid(
+            {k: v.index_select(0, first) for k, v in params.items()}, boundary, window, dt, dtype
+        )  # (G, K+1)
+        bmin = grid.amin(dim=1).index_select(0, grp).unsqueeze(-1)
+    else:
+        grid = grp = None
+        bmin = boundary(None, sl).expand(s, 1)
+    u0 = bmin - x0
+    uk = bmin - xk
+    safe = (x0 * xk > h) & (xk > 0) & (u0 * uk > h) & (u0 + uk > 0)
+    flat_safe = safe.view(-1)
+    idx = (~flat_safe).nonzero().squeeze(-1)
+    nref = idx.shape[0]
+    if stats is not None:
+        stats.windows += s * n
+        stats.refined += nref
+    if nref == 0:
+        x0.copy_(xk)
+        return None
+    # 3. fine points of the refined accumulators
+    r = torch.div(idx, n, rounding_mode="floor")
+    a = idx - r * n
+    s0 = step0.index_select(0, r)
+    z = _normals(
+        sl["fk1"].view(-1).index_select(0, idx),
+        sl["fk2"].view(-1).index_select(0, idx),
+        s0,
+        window,
+        dtype,
+    )
+    x0r = x0.view(-1).index_select(0, idx).unsqueeze(-1)
+    xkr = xk.view(-1).index_select(0, idx).unsqueeze(-1)
+    path = _bridge(z, x0r, xkr, frac, dt)
+    low = torch.cummin(path, dim=1).values.clamp_max_(0.0)
+    path -= low
+    xk.view(-1)[idx] = path[:, -1]
+    x0.copy_(xk)
+    # boundary at the refined accumulators' K grid points (end points of the fine steps)
+    if timed:
+        bf = grid.index_select(0, grp.index_select(0, r))[:, 1:]
+    else:
+        bf = bmin.index_select(0, r)
+    over = path > bf
+    if int(s0.max()) + window > n_steps:
+        over &= (s0.unsqueeze(-1) + ar) <= n_steps
+    anyc = over.any(dim=1)
+    if not bool(anyc.any()):
+        return None
+    ci = anyc.nonzero().squeeze(-1)
+    oc = over.index_select(0, ci)
+    jc = torch.argmax(oc.view(torch.uint8), dim=1)  # first crossing of each accumulator
+    rc = r.index_select(0, ci)
+    jrow = torch.full((s,), window, dtype=jc.dtype, device=jc.device)
+    jrow.scatter_reduce_(0, rc, jc, reduce="amin")
+    js = jrow.index_select(0, rc).unsqueeze(-1)
+    val = path.index_select(0, ci).gather(1, js).squeeze(1)
+    valid = oc.gather(1, js).squeeze(1)
+    lead = torch.full((s, n), -math.inf, dtype=dtype, device=x0.device)
+    lead[rc, a.index_select(0, ci)] = torch.where(valid, val, -math.inf)
+    hit = (jrow < window).nonzero().squeeze(-1)
+    code = torch.argmax(lead.index_select(0, hit), dim=1)
+    return hit, step0.index_select(0, hit) + jrow.index_select(0, hit) + 1, code
+
+
+def race_refined(
+    rows: dict[str, torch.Tensor],
+    *,
+    boundary,
+    n_steps: int,
+    dt: float,
+    window: int = 16,
+    stream: int = 0,
+    eps: float = REFINE_EPS,
+    compile: bool | None = None,  # noqa: A002 - the engines' option name
+    stats: dict | None = None,
+) -> dict[str, torch.Tensor]:
+    """First passage of independent racing diffusions reflected at 0, coarse to fine.
+
+    Same contract as :func:`simulators.engine.race_blocked`: ``rows`` holds ``x``
+    (``(M, n)`` start positions, >= 0), ``vv`` (``(M, n)`` drifts), ``step`` (int64 start
+    step), ``k1``, ``k2`` (RNG keys), ``row`` (int64 output position) and whatever
+    ``boundary`` reads; ``boundary(t, rows)`` gives the bound for a time grid ``t`` of shape
+    ``(S or 1, K)`` (``t=None`` when marked
+    :func:`~simulators.engine.time_independent`).
+
+    Parameters
+    ----------
+    window:
+        Fine steps per window ``K`` (even, at least the number of accumulators rounded up
+        to even).
+    stream:
+        RNG stream (as the other engines).
+    eps:
+        Bound on the probability that a skipped accumulator window would have been
+        reflected or would have reached the boundary on the fine grid (in ``(0, 1)``).
+    compile:
+        Accepted for the engines' common signature; this engine has no compiled path and
+        runs eagerly whatever the value.
+    stats:
+        Optional dict that receives ``windows`` (accumulator windows simulated) and
+        ``refined`` (those that got fine points).
+
+    Returns
+    -------
+    dict with ``row`` (output positions of the rows that finished), ``end`` (int64 end
+    step) and ``code`` (index of the leading accumulator).  Rows not listed did not finish
+    within ``n_steps``.
+
+    Example
+    -------
+    >>> import torch
+    >>> from simulators.engine import time_independent
+    >>> from simulators.rng import trial_keys
+    >>> k1, k2 = trial_keys(0, torch.zeros(2), torch.arange(2))
+    >>> rows = {"x": torch.zeros(2, 3), "vv": torch.ones(2, 3),
+    ...         "step": torch.zeros(2, dtype=torch.int64), "k1": k1, "k2": k2,
+    ...         "row": torch.arange(2), "a": torch.ones(2)}
+    >>> bound = time_independent(lambda t, r: r["a"].unsqueeze(-1))
+    >>> race_refined(rows, boundary=bound, n_steps=10_000, dt=1e-3)["code"].shape
+    torch.Size([2])
+    """
+    del compile  # eager only (see docstring)
+    if not isinstance(window, int) or window < 2 or window % 2:
+        raise ValueError(f"window: expected an even int >= 2, got {window!r}")
+    if not 0.0 < eps < 1.0:
+        raise ValueError(f"eps: expected a probability in (0, 1), got {eps!r}")
+    x = rows["x"]
+    if x.ndim != 2:
+        raise ValueError(f"rows['x']: expected shape (M, n), got {tuple(x.shape)}")
+    n = x.shape[-1]
+    if n + (n % 2) > window:
+        raise ValueError(
+            f"window: expected at least {n + (n % 2)} (the number of accumulators, even), "
+            f"got {window}"
+        )
+    device = x.device
+    rows = dict(rows)
+    k1, k2 = stream_keys(rows["k1"], rows["k2"], stream)
+    rows["k1"], rows["k2"] = k1, k2
+    rows["ck1"], rows["ck2"] = stream_keys(k1, k2, _STREAM_COARSE)
+    ks = [stream_keys(k1, k2, _STREAM_FINE + i) for i in range(n)]
+    rows["fk1"] = torch.stack([k[0] for k in ks], dim=1).contiguous()
+    rows["fk2"] = torch.stack([k[1] for k in ks], dim=1).contiguous()
+    rows["x"] = x.clone().contiguous()  # updated in place, slice by slice
+    rows["vv"] = rows["vv"].expand_as(x).contiguous()
+    timed = not getattr(boundary, "time_independent", False)
+    dtype = x.dtype
+    ar = torch.arange(1, window + 1, device=device)
+    frac = (ar.to(dtype) / window).unsqueeze(0)
+    h = window * dt * math.log(2.0 / eps) / 2.0
+    st = _Stats()
+    opts = {
+        "boundary": boundary,
+        "timed": timed,
+        "n_steps": n_steps,
+        "dt": dt,
+        "window": window,
+        "h": h,
+        "stats": st,
+    }
+    out_row, out_end, out_code = [], [], []
+    while rows["x"].shape[0] > 0:
+        m = rows["x"].shape[0]
+        keep = torch.ones(m, dtype=torch.bool, device=device)
+        for i0, i1 in _slices(m, n * window, device, SLICE_ELEMENTS):
+            sl = {k: v[i0:i1] for k, v in rows.items()}
+            res = _window(sl, frac, ar, **opts)
+            if res is not None:
+                r, e, code = res
+                keep[r + i0] = False
+                out_row.append(sl["row"].index_select(0, r))
+                out_end.append(e)
+                out_code.append(code)
+        rows["step"] = rows["step"] + window
+        keep &= rows["step"] < n_steps
+        if not bool(keep.all()):
+            rows = _compact(rows, keep)
+    if stats is not None:
+        stats["windows"] = stats.get("windows", 0) + st.windows
+        stats["refined"] = stats.get("refined", 0) + st.refined
+    if out_row:
+        return {"row": torch.cat(out_row), "end": torch.cat(out_end), "code": torch.cat(out_code)}
+    empty = torch.zeros(0, dtype=torch.int64, device=device)
+    return {"row": empty, "end": empty, "code": empty}

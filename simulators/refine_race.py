@@ -52,8 +52,8 @@ import math
 
 import torch
 
-from simulators.engine import _compact, _groups, _slices
-from simulators.rng import normal_block, stream_keys
+from simulators.engine import _COMPILE, _compact, _compiled, _groups, _slices
+from simulators.rng import normal_block, stream_keys, uniform_pure
 
 __all__ = ["REFINE_EPS", "race_refined"]
 
@@ -134,22 +134,110 @@ class _Stats:
         self.refined = 0
 
 
-def _window(sl, frac, ar, *, boundary, timed, n_steps, dt, window, h, stats):
+def _coarse_eager(sub, window: int, dt: float, h: float):
+    """Window ends ``x_K`` (``(S, n)``) and the safe mask of every accumulator."""
+    x0 = sub["x"]
+    n = x0.shape[1]
+    kdt = window * dt
+    nc = n + (n % 2)
+    zc = _normals(sub["ck1"], sub["ck2"], sub["step"], nc, x0.dtype)
+    xk = zc[:, :n].contiguous() if nc != n else zc
+    xk *= math.sqrt(kdt)
+    xk += sub["vv"] * kdt
+    xk += x0
+    u0 = sub["bmin"] - x0
+    uk = sub["bmin"] - xk
+    safe = (x0 * xk > h) & (xk > 0) & (u0 * uk > h) & (u0 + uk > 0)
+    return xk, safe
+
+
+def _coarse_impl(sub, window: int, dt: float, h: float):
+    """:func:`_coarse_eager` for torch.compile (same arithmetic, pure RNG forms)."""
+    x0 = sub["x"]
+    n = x0.shape[1]
+    kdt = window * dt
+    nc = n + (n % 2)
+    start = (torch.div(sub["step"], 2, rounding_mode="floor") * 2).to(torch.int32)
+    k1, k2 = sub["ck1"], sub["ck2"]
+    cols = []  # one (S,) column per normal: the row dimension stays innermost (vectorized)
+    for p in range(nc // 2):
+        rad = torch.sqrt(-2.0 * torch.log(uniform_pure(k1, k2, start + 2 * p, x0.dtype)))
+        ang = uniform_pure(k1, k2, start + (2 * p + 1), x0.dtype) * (2.0 * math.pi)
+        cols += [torch.cos(ang) * rad, torch.sin(ang) * rad]
+    # accumulator-major (n, S) results: the row dimension innermost in every loop
+    zc = torch.stack(cols[:n], dim=0)
+    x0t = x0.t()
+    bmin = sub["bmin"].t()
+    xk = zc * math.sqrt(kdt) + sub["vv"].t() * kdt + x0t
+    u0 = bmin - x0t
+    uk = bmin - xk
+    safe = (x0t * xk > h) & (xk > 0) & (u0 * uk > h) & (u0 + uk > 0)
+    return xk.t().contiguous(), safe.t().contiguous()
+
+
+def _fine_eager(sub, frac, ar, window: int, dt: float, n_steps: int):
+    """Reflected fine points of the refined accumulators (``(R, K)``), their end value and
+    the index of their first grid point above the bound (``K``: none) within ``n_steps``."""
+    s0 = sub["step"]
+    z = _normals(sub["k1"], sub["k2"], s0, window, sub["x0"].dtype)
+    path = _bridge(z, sub["x0"], sub["xk"], frac, dt)
+    low = torch.cummin(path, dim=1).values.clamp_max_(0.0)
+    path -= low
+    over = path > sub["b"]
+    if int(s0.max()) + window > n_steps:
+        over &= (s0.unsqueeze(-1) + ar) <= n_steps
+    j = torch.where(over, ar - 1, window).amin(dim=1)
+    return path[:, -1], j, path
+
+
+def _fine_impl(sub, window: int, dt: float, n_steps: int):
+    """:func:`_fine_eager` for torch.compile: the same draws, written column by column (one
+    ``(R,)`` tensor per fine step, so that inductor fuses the walk, the bridge, the running
+    minimum and the crossing search into one loop over the rows; ``cummin`` would run as a
+    separate ATen call).  The running sum is accumulated in the float type (eager ``cumsum``
+    accumulates in double), so compiled and eager may differ in the last ulp."""
+    s0 = sub["step"]
+    x0, xk = sub["x0"].squeeze(1), sub["xk"].squeeze(1)
+    dtype = x0.dtype
+    k1, k2 = sub["k1"], sub["k2"]
+    start = (torch.div(s0, 2, rounding_mode="floor") * 2).to(torch.int32)
+    z = []
+    for p in range(window // 2):
+        rad = torch.sqrt(-2.0 * torch.log(uniform_pure(k1, k2, start + 2 * p, dtype)))
+        ang = uniform_pure(k1, k2, start + (2 * p + 1), dtype) * (2.0 * math.pi)
+        z += [torch.cos(ang) * rad, torch.sin(ang) * rad]
+    c = [z[0]]
+    for j in range(1, window):
+        c.append(c[-1] + z[j])
+    b = sub["b"]
+    sq = math.sqrt(dt)
+    low = torch.zeros_like(x0)
+    first = torch.full_like(s0, window)
+    cols = []
+    for j in range(window):
+        f = (j + 1) / window
+        if j + 1 < window:
+            pj = (c[j] - f * c[-1]) * sq + x0 + f * (xk - x0)
+        else:
+            pj = xk
+        low = torch.minimum(low, pj)
+        wj = pj - low
+        cols.append(wj)
+        bj = b[:, j] if b.shape[1] > 1 else b[:, 0]
+        hit = (wj > bj) & (s0 + (j + 1) <= n_steps) & (first == window)
+        first = torch.where(hit, j, first)
+    return cols[-1], first, torch.stack(cols, dim=1)
+
+
+def _window(sl, frac, ar, *, boundary, timed, n_steps, dt, window, h, stats, coarse, fine):
     """One window for a slice of rows; moves ``sl["x"]`` in place, returns
-    (hit rows, end step, code) or None."""
+    (hit rows, end step, code) or None.  ``coarse``, ``fine``: compiled blocks of
+    :func:`_coarse_impl` / :func:`_fine_impl` (None: eager)."""
     x0 = sl["x"]
     step0 = sl["step"]
     s, n = x0.shape
     dtype = x0.dtype
-    kdt = window * dt
-    # 1. window increments of every accumulator
-    nc = n + (n % 2)
-    zc = _normals(sl["ck1"], sl["ck2"], step0, nc, dtype)
-    xk = zc[:, :n].contiguous() if nc != n else zc
-    xk *= math.sqrt(kdt)
-    xk += sl["vv"] * kdt
-    xk += x0
-    # 2. boundary over the window and the safe test
+    # boundary over the window: minimum per row, values per parameter group
     if timed:
         params = {k: v for k, v in sl.items() if k not in _KEYS}
         grp, first = _groups(params)
@@ -160,11 +248,12 @@ def _window(sl, frac, ar, *, boundary, timed, n_steps, dt, window, h, stats):
     else:
         grid = grp = None
         bmin = boundary(None, sl).expand(s, 1)
-    u0 = bmin - x0
-    uk = bmin - xk
-    safe = (x0 * xk > h) & (xk > 0) & (u0 * uk > h) & (u0 + uk > 0)
-    flat_safe = safe.view(-1)
-    idx = (~flat_safe).nonzero().squeeze(-1)
+    # 1. window ends and the safe test
+    sub = {k: sl[k] for k in ("step", "x", "vv", "ck1", "ck2")}
+    sub["bmin"] = bmin.contiguous()
+    out = coarse(sub, window, dt, h) if coarse is not None else None
+    xk, safe = out if out is not None else _coarse_eager(sub, window, dt, h)
+    idx = (~safe).view(-1).nonzero().squeeze(-1)
     nref = idx.shape[0]
     if stats is not None:
         stats.windows += s * n
@@ -172,44 +261,38 @@ def _window(sl, frac, ar, *, boundary, timed, n_steps, dt, window, h, stats):
     if nref == 0:
         x0.copy_(xk)
         return None
-    # 3. fine points of the refined accumulators
+    # 2. fine points of the refined accumulators
     r = torch.div(idx, n, rounding_mode="floor")
     a = idx - r * n
-    s0 = step0.index_select(0, r)
-    z = _normals(
-        sl["fk1"].view(-1).index_select(0, idx),
-        sl["fk2"].view(-1).index_select(0, idx),
-        s0,
-        window,
-        dtype,
-    )
-    x0r = x0.view(-1).index_select(0, idx).unsqueeze(-1)
-    xkr = xk.view(-1).index_select(0, idx).unsqueeze(-1)
-    path = _bridge(z, x0r, xkr, frac, dt)
-    low = torch.cummin(path, dim=1).values.clamp_max_(0.0)
-    path -= low
-    xk.view(-1)[idx] = path[:, -1]
-    x0.copy_(xk)
-    # boundary at the refined accumulators' K grid points (end points of the fine steps)
-    if timed:
+    if timed:  # the bound at the K grid points (end points of the fine steps)
         bf = grid.index_select(0, grp.index_select(0, r))[:, 1:]
     else:
         bf = bmin.index_select(0, r)
-    over = path > bf
-    if int(s0.max()) + window > n_steps:
-        over &= (s0.unsqueeze(-1) + ar) <= n_steps
-    anyc = over.any(dim=1)
-    if not bool(anyc.any()):
+    sub = {
+        "step": step0.index_select(0, r),
+        "k1": sl["fk1"].view(-1).index_select(0, idx),
+        "k2": sl["fk2"].view(-1).index_select(0, idx),
+        "x0": x0.view(-1).index_select(0, idx).unsqueeze(-1),
+        "xk": xk.reshape(-1).index_select(0, idx).unsqueeze(-1),
+        "b": bf,
+    }
+    out = fine(sub, window, dt, n_steps) if fine is not None else None
+    wk, j, path = out if out is not None else _fine_eager(sub, frac, ar, window, dt, n_steps)
+    x0.copy_(xk)
+    x0.view(-1).index_copy_(0, idx, wk)
+    # 3. the first crossing of each row among its refined accumulators, and the leader there
+    cand = j < window
+    if not bool(cand.any()):
         return None
-    ci = anyc.nonzero().squeeze(-1)
-    oc = over.index_select(0, ci)
-    jc = torch.argmax(oc.view(torch.uint8), dim=1)  # first crossing of each accumulator
+    ci = cand.nonzero().squeeze(-1)
+    jc = j.index_select(0, ci)
     rc = r.index_select(0, ci)
     jrow = torch.full((s,), window, dtype=jc.dtype, device=jc.device)
     jrow.scatter_reduce_(0, rc, jc, reduce="amin")
     js = jrow.index_select(0, rc).unsqueeze(-1)
     val = path.index_select(0, ci).gather(1, js).squeeze(1)
-    valid = oc.gather(1, js).squeeze(1)
+    bc = bf.index_select(0, ci)
+    valid = val > bc.gather(1, js.clamp_max(bc.shape[1] - 1)).squeeze(1)
     lead = torch.full((s, n), -math.inf, dtype=dtype, device=x0.device)
     lead[rc, a.index_select(0, ci)] = torch.where(valid, val, -math.inf)
     hit = (jrow < window).nonzero().squeeze(-1)
@@ -249,8 +332,10 @@ def race_refined(
         Bound on the probability that a skipped accumulator window would have been
         reflected or would have reached the boundary on the fine grid (in ``(0, 1)``).
     compile:
-        Accepted for the engines' common signature; this engine has no compiled path and
-        runs eagerly whatever the value.
+        Run the dense parts (window ends and safe test; fine points of the refined
+        accumulators) through ``torch.compile`` (None: the setting of
+        :func:`~simulators.engine.compiled_blocks`, default off); as in ``race_blocked``,
+        compiled and eager may differ in the last ulp of the noise.
     stats:
         Optional dict that receives ``windows`` (accumulator windows simulated) and
         ``refined`` (those that got fine points).
@@ -274,7 +359,6 @@ def race_refined(
     >>> race_refined(rows, boundary=bound, n_steps=10_000, dt=1e-3)["code"].shape
     torch.Size([2])
     """
-    del compile  # eager only (see docstring)
     if not isinstance(window, int) or window < 2 or window % 2:
         raise ValueError(f"window: expected an even int >= 2, got {window!r}")
     if not 0.0 < eps < 1.0:
@@ -304,6 +388,12 @@ def race_refined(
     frac = (ar.to(dtype) / window).unsqueeze(0)
     h = window * dt * math.log(2.0 / eps) / 2.0
     st = _Stats()
+    coarse = fine = None
+    if _COMPILE.get() if compile is None else compile:
+        key = ("race_refined", n, window, float(dt), n_steps, float(h), dtype, device.type)
+        what = f"race_refined ({n} accumulators)"
+        coarse = _compiled((*key, "coarse"), _coarse_impl, what, device.type)
+        fine = _compiled((*key, "fine", timed), _fine_impl, what, device.type)
     opts = {
         "boundary": boundary,
         "timed": timed,
@@ -312,6 +402,8 @@ def race_refined(
         "window": window,
         "h": h,
         "stats": st,
+        "coarse": coarse,
+        "fine": fine,
     }
     out_row, out_end, out_code = [], [], []
     while rows["x"].shape[0] > 0:

@@ -228,3 +228,44 @@ def test_bad_arguments(kw, word):
     rows = _rows(1, 4)
     with pytest.raises(ValueError, match=word):
         race_refined(rows, boundary=_const, n_steps=100, dt=1e-3, **kw)
+
+
+class _Eager:
+    """Stand-in for ``engine._compiled``'s blocks: the traced functions, run eagerly."""
+
+    def __init__(self, key, impl, what, device_type):
+        self.impl = impl
+
+    def __call__(self, sub, *args):
+        return self.impl(sub, *args)
+
+
+@pytest.mark.parametrize("boundary", [_const, _angle], ids=["constant", "angle"])
+def test_traced_functions_follow_the_eager_engine(monkeypatch, boundary):
+    """The functions handed to torch.compile (column-wise RNG and walk), run eagerly, give
+    the eager engine's draws: all codes and ends equal here (their running sum is accumulated
+    in float32, eager ``cumsum`` in double, so an end may move by a step when a point lies
+    within ~1e-7 of the bound: at most 1 % of rows may differ)."""
+    torch.set_num_threads(1)
+    rows = _rows()
+    m = rows["x"].shape[0]
+    kw = {"boundary": boundary, "n_steps": 1500, "dt": 1e-3}
+    end, code = _by_row(race_refined(rows, **kw), m)
+    monkeypatch.setattr(refine_race, "_compiled", _Eager)
+    end2, code2 = _by_row(race_refined(rows, compile=True, **kw), m)
+    same = (end == end2) & (code == code2)
+    print(f"traced vs eager: {int(same.sum())} of {m} rows identical")
+    assert same.float().mean() >= 0.99
+
+
+@pytest.mark.slow
+def test_compiled_matches_eager(monkeypatch):
+    """(slow: compiles two graphs, ~30 s) compiled vs eager on race_no_bias_3: >= 99 % of the
+    rts equal with the same seed."""
+    torch.set_num_threads(1)
+    n = 20_000
+    rt_e, r_e, _ = _sim(monkeypatch, _refined(compile=False), "race_no_bias_3", RACE3, n, 41)
+    rt_c, r_c, _ = _sim(monkeypatch, _refined(compile=True), "race_no_bias_3", RACE3, n, 41)
+    same = (rt_e == rt_c) & (r_e == r_c)
+    print(f"compiled vs eager: {same.mean():.4%} identical")
+    assert same.mean() >= 0.99

@@ -165,32 +165,40 @@ def _coarse_eager(sub, window: int, dt: float, h: float):
 
 
 def _coarse_impl(sub, window: int, dt: float, h: float):
-    """:func:`_coarse_eager` for torch.compile (same arithmetic, pure RNG forms)."""
+    """:func:`_coarse_eager` for torch.compile (same arithmetic, pure RNG forms), written
+    per accumulator column so that the row dimension is innermost in the fused loop; the
+    mask is returned as float 0/1 (``1``: refine): inductor's CPU code for bool outputs was
+    several times slower than for float ones (measured 6.1 vs 1.9 ms for 87,376 rows)."""
     x0 = sub["x"]
     n = x0.shape[1]
     kdt = window * dt
     nc = n + (n % 2)
     start = (torch.div(sub["step"], 2, rounding_mode="floor") * 2).to(torch.int32)
     k1, k2 = sub["ck1"], sub["ck2"]
-    cols = []  # one (S,) column per normal: the row dimension stays innermost (vectorized)
+    cols = []
     for p in range(nc // 2):
         rad = torch.sqrt(-2.0 * torch.log(uniform_pure(k1, k2, start + 2 * p, x0.dtype)))
         ang = uniform_pure(k1, k2, start + (2 * p + 1), x0.dtype) * (2.0 * math.pi)
-        cols += [torch.cos(ang) * rad, torch.sin(ang) * rad]
-    # accumulator-major (n, S) results: the row dimension innermost in every loop
-    zc = torch.stack(cols[:n], dim=0)
-    x0t = x0.t()
-    bmin = sub["bmin"].t()
-    xk = zc * math.sqrt(kdt) + sub["vv"].t() * kdt + x0t
-    u0 = bmin - x0t
-    uk = bmin - xk
-    safe = (x0t * xk > h) & (xk > 0) & (u0 * uk > h) & (u0 + uk > 0)
-    return xk.t().contiguous(), safe.t().contiguous()
+        cols.append(torch.cos(ang) * rad)
+        if 2 * p + 1 < n:  # (odd n: the last pair's second normal is not used)
+            cols.append(torch.sin(ang) * rad)
+    bmin = sub["bmin"][:, 0]
+    xs, refine = [], []
+    for i in range(n):
+        x0i = x0[:, i]
+        xk = cols[i] * math.sqrt(kdt) + sub["vv"][:, i] * kdt + x0i
+        u0 = bmin - x0i
+        uk = bmin - xk
+        safe = (x0i * xk > h) & (xk > 0) & (u0 * uk > h) & (u0 + uk > 0)
+        xs.append(xk)
+        refine.append(torch.where(safe, 0.0, 1.0))
+    return torch.stack(xs, dim=1), torch.stack(refine, dim=1)
 
 
 def _fine_eager(sub, frac, ar, window: int, dt: float, n_steps: int):
-    """Reflected fine points of the refined accumulators (``(R, K)``), their end value and
-    the index of their first grid point above the bound (``K``: none) within ``n_steps``."""
+    """The refined accumulators' reflected fine walk: per accumulator its end value, the
+    index ``j`` of its first grid point above the bound within ``n_steps`` (``K``: none;
+    float) and its value there (its end value when none)."""
     s0 = sub["step"]
     z = _normals(sub["k1"], sub["k2"], s0, window, sub["x0"].dtype)
     path = _bridge(z, sub["x0"], sub["xk"], frac, dt)
@@ -200,7 +208,8 @@ def _fine_eager(sub, frac, ar, window: int, dt: float, n_steps: int):
     if int(s0.max()) + window > n_steps:
         over &= (s0.unsqueeze(-1) + ar) <= n_steps
     j = torch.where(over, ar - 1, window).amin(dim=1)
-    return path[:, -1], j, path
+    val = path.gather(1, j.clamp_max(window - 1).unsqueeze(-1)).squeeze(1)
+    return path[:, -1], j.to(path.dtype), val
 
 
 def _fine_impl(sub, window: int, dt: float, n_steps: int):
@@ -225,8 +234,9 @@ def _fine_impl(sub, window: int, dt: float, n_steps: int):
     b = sub["b"]
     sq = math.sqrt(dt)
     low = torch.zeros_like(x0)
-    first = torch.full_like(s0, window)
-    cols = []
+    # float outputs (see _coarse_impl): index of the first crossing, value there
+    first = torch.full_like(x0, float(window))
+    val = x0
     for j in range(window):
         f = (j + 1) / window
         if j + 1 < window:
@@ -235,11 +245,11 @@ def _fine_impl(sub, window: int, dt: float, n_steps: int):
             pj = xk
         low = torch.minimum(low, pj)
         wj = pj - low
-        cols.append(wj)
         bj = b[:, j] if b.shape[1] > 1 else b[:, 0]
         hit = (wj > bj) & (s0 + (j + 1) <= n_steps) & (first == window)
-        first = torch.where(hit, j, first)
-    return cols[-1], first, torch.stack(cols, dim=1)
+        first = torch.where(hit, float(j), first)
+        val = torch.where(hit, wj, val) if j + 1 < window else torch.where(first == window, wj, val)
+    return wj, first, val
 
 
 def _window(sl, frac, ar, *, boundary, timed, n_steps, dt, window, h, stats, coarse, fine):
@@ -265,8 +275,13 @@ def _window(sl, frac, ar, *, boundary, timed, n_steps, dt, window, h, stats, coa
     sub = {k: sl[k] for k in ("step", "x", "vv", "ck1", "ck2")}
     sub["bmin"] = bmin.contiguous()
     out = coarse(sub, window, dt, h) if coarse is not None else None
-    xk, safe = out if out is not None else _coarse_eager(sub, window, dt, h)
-    idx = (~safe).view(-1).nonzero().squeeze(-1)
+    if out is not None:
+        xk, refine = out  # refine: float 1.0 where the accumulator's window is refined
+        # (the bits of 1.0 are a nonzero int32; nonzero over int32 is faster than over float)
+        idx = refine.view(-1).view(torch.int32).nonzero().squeeze(-1)
+    else:
+        xk, safe = _coarse_eager(sub, window, dt, h)
+        idx = (~safe).view(-1).nonzero().squeeze(-1)
     nref = idx.shape[0]
     if stats is not None:
         stats.windows += s * n
@@ -275,6 +290,10 @@ def _window(sl, frac, ar, *, boundary, timed, n_steps, dt, window, h, stats, coa
         x0.copy_(xk)
         return None
     # 2. fine points of the refined accumulators
+    if fine is not None and nref % _PAD:
+        # padded to a multiple of _PAD with copies of the first refined accumulator (dropped
+        # below), so that the compiled call need not copy every input to pad it
+        idx = torch.cat([idx, idx[:1].expand(_PAD - nref % _PAD)])
     r = torch.div(idx, n, rounding_mode="floor")
     a = idx - r * n
     if timed:  # the bound at the K grid points (end points of the fine steps)
@@ -290,27 +309,30 @@ def _window(sl, frac, ar, *, boundary, timed, n_steps, dt, window, h, stats, coa
         "b": bf,
     }
     out = fine(sub, window, dt, n_steps) if fine is not None else None
-    wk, j, path = out if out is not None else _fine_eager(sub, frac, ar, window, dt, n_steps)
+    wk, j, val = out if out is not None else _fine_eager(sub, frac, ar, window, dt, n_steps)
+    if idx.shape[0] != nref:
+        idx, r, a = idx[:nref], r[:nref], a[:nref]
+        wk, j, val = wk[:nref], j[:nref], val[:nref]
     x0.copy_(xk)
     x0.view(-1).index_copy_(0, idx, wk)
-    # 3. the first crossing of each row among its refined accumulators, and the leader there
+    # 3. the first crossing of each row among its refined accumulators, and the leader there:
+    # at the row's first crossing step the accumulators above the bound are those whose own
+    # first crossing is that step (safe ones stay below), the leader is the largest of them
     cand = j < window
     if not bool(cand.any()):
         return None
     ci = cand.nonzero().squeeze(-1)
     jc = j.index_select(0, ci)
     rc = r.index_select(0, ci)
-    jrow = torch.full((s,), window, dtype=jc.dtype, device=jc.device)
+    jrow = torch.full((s,), float(window), dtype=jc.dtype, device=jc.device)
     jrow.scatter_reduce_(0, rc, jc, reduce="amin")
-    js = jrow.index_select(0, rc).unsqueeze(-1)
-    val = path.index_select(0, ci).gather(1, js).squeeze(1)
-    bc = bf.index_select(0, ci)
-    valid = val > bc.gather(1, js.clamp_max(bc.shape[1] - 1)).squeeze(1)
+    at_first = jc == jrow.index_select(0, rc)
     lead = torch.full((s, n), -math.inf, dtype=dtype, device=x0.device)
-    lead[rc, a.index_select(0, ci)] = torch.where(valid, val, -math.inf)
+    lead[rc, a.index_select(0, ci)] = torch.where(at_first, val.index_select(0, ci), -math.inf)
     hit = (jrow < window).nonzero().squeeze(-1)
     code = torch.argmax(lead.index_select(0, hit), dim=1)
-    return hit, step0.index_select(0, hit) + jrow.index_select(0, hit) + 1, code
+    end = step0.index_select(0, hit) + jrow.index_select(0, hit).to(step0.dtype) + 1
+    return hit, end, code
 
 
 def race_refined(

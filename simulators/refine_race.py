@@ -207,9 +207,10 @@ def _fine_eager(sub, frac, ar, window: int, dt: float, n_steps: int):
     over = path > sub["b"]
     if int(s0.max()) + window > n_steps:
         over &= (s0.unsqueeze(-1) + ar) <= n_steps
-    j = torch.where(over, ar - 1, window).amin(dim=1)
-    val = path.gather(1, j.clamp_max(window - 1).unsqueeze(-1)).squeeze(1)
-    return path[:, -1], j.to(path.dtype), val
+    # first crossing: a masked min over float step indices (a min over int64 is slow on CPU)
+    j = torch.where(over, (ar - 1).to(path.dtype), float(window)).amin(dim=1)
+    jl = j.to(torch.int64).clamp_max_(window - 1).unsqueeze(-1)
+    return path[:, -1], j, path.gather(1, jl).squeeze(1)
 
 
 def _fine_impl(sub, window: int, dt: float, n_steps: int):

@@ -41,6 +41,14 @@ from collections.abc import Callable, Iterator
 
 import torch
 
+from simulators.refine import (
+    REFINE_STEPS,
+    REFINE_WINDOWS,
+    _coarse_impl,
+    _fine_impl,
+    coarse_keys,
+    refine_block,
+)
 from simulators.rng import (
     normal_block,
     normal_block_pure,
@@ -215,7 +223,9 @@ def _compile_options(device_type: str) -> dict | None:
     is C++ instead of Python: less per-call overhead, and it runs with the GIL released, so
     ``simulate(..., workers=n)`` threads overlap.  Other devices: inductor's default wrapper
     (not measured there)."""
-    return {"cpp_wrapper": True} if device_type == "cpu" else None
+    return (
+        {"cpp_wrapper": True, "assert_indirect_indexing": False} if device_type == "cpu" else None
+    )
 
 
 class _CompiledBlock:
@@ -247,22 +257,35 @@ class _CompiledBlock:
     def __call__(self, sl: RowData, *args):
         """``impl(sl, *args)`` compiled, or None when compilation failed (caller: eager).
 
-        The rows of ``sl`` and of tensors in ``args`` are padded to a multiple of ROW_PAD
-        (copies of the first row; dropped from the output), made contiguous (strides are
-        guarded: one layout, no recompiles) and marked dynamic."""
+        The rows of ``sl`` and of tensors in ``args`` (also inside dicts) are padded to a
+        multiple of ROW_PAD (copies of the first row; dropped from the output), made
+        contiguous (strides are guarded: one layout, no recompiles) and marked dynamic."""
         if self.fn is None:
             return None
-        m = sl["step"].shape[0]
+        m = next(iter(sl.values())).shape[0]
         sl = {k: _pad_rows(v) for k, v in sl.items()}
-        args = tuple(_pad_rows(a) if isinstance(a, torch.Tensor) else a for a in args)
-        for v in (*sl.values(), *(a for a in args if isinstance(a, torch.Tensor))):
-            torch._dynamo.mark_dynamic(v, 0)
+        args = tuple(_pad_arg(a) for a in args)
+        flat = [*sl.values()]
+        for a in args:
+            flat += a.values() if isinstance(a, dict) else [a]
+        for v in flat:
+            if isinstance(v, torch.Tensor):
+                torch._dynamo.mark_dynamic(v, 0)
         try:
             out = self.fn(sl, *args)
         except Exception as err:  # noqa: BLE001 - any failure means: run eager
             self._fail(err)
             return None
         return tuple(o[:m] for o in out)
+
+
+def _pad_arg(a):
+    """:func:`_pad_rows` of a tensor argument, or of every tensor in a dict argument."""
+    if isinstance(a, torch.Tensor):
+        return _pad_rows(a)
+    if isinstance(a, dict):
+        return {k: _pad_rows(v) for k, v in a.items()}
+    return a
 
 
 def _pad_rows(v: torch.Tensor) -> torch.Tensor:
@@ -273,7 +296,7 @@ def _pad_rows(v: torch.Tensor) -> torch.Tensor:
 
 
 # per-row tensors of the engines that are state, not parameters (see _groups)
-_ROW_STATE = frozenset({"y", "x", "row", "k1", "k2", "sk1", "sk2", "_grp"})
+_ROW_STATE = frozenset({"y", "x", "row", "k1", "k2", "sk1", "sk2", "ck1", "ck2", "_grp"})
 
 
 def _groups(sl: RowData) -> tuple[torch.Tensor, torch.Tensor]:
@@ -570,6 +593,7 @@ def diffuse_1d(
     stream: int = 0,
     leak: str | None = None,
     compile: bool | None = None,  # noqa: A002 - the public option's name
+    refine: bool | None = None,
 ) -> RowData:
     """First passage of ``M`` one-dimensional diffusions with state-independent drift
     (or a linear leak).
@@ -602,6 +626,11 @@ def diffuse_1d(
         :func:`compiled_blocks`, default off).  Same seed, same device and same setting give
         the same output whatever the chunking; compiled and eager may differ in the last ulp
         of the noise.
+    refine:
+        Walk in windows of ``REFINE_STEPS`` steps and draw a window's fine steps only where
+        it may end a trial (:mod:`simulators.refine`: same scheme in distribution, different
+        draws).  None (default): on where it applies, i.e. Gaussian noise, no leak and a drift
+        marked :func:`time_independent`; True there too; False: every step is drawn.
 
     Returns
     -------
@@ -612,6 +641,23 @@ def diffuse_1d(
     rows = dict(rows)
     rows["k1"], rows["k2"] = stream_keys(rows["k1"], rows["k2"], stream)
     rows["y"] = rows["y"].clone()  # updated in place, slice by slice
+    fits = noise == "gauss" and leak is None and getattr(drift, "time_independent", False)
+    if refine and not fits:
+        raise ValueError(
+            "refine: needs Gaussian noise, no leak and a time-independent drift "
+            f"(got noise={noise!r}, leak={leak!r})"
+        )
+    if fits and refine is not False:
+        use_compile = _COMPILE.get() if compile is None else compile
+        return _diffuse_refined(
+            rows,
+            boundary=boundary,
+            drift=drift,
+            n_steps=n_steps,
+            dt=dt,
+            bridge=method == "bridge",
+            compiled=use_compile,
+        )
     timed = not (
         getattr(boundary, "time_independent", False) and getattr(drift, "time_independent", False)
     )
@@ -658,6 +704,73 @@ def diffuse_1d(
             "end": torch.cat(out_end),
             "side": torch.cat(out_side),
         }
+    empty = torch.zeros(0, dtype=torch.int64, device=device)
+    return {"row": empty, "end": empty, "side": empty}
+
+
+# rows per slice of the refined engine: SLICE_ELEMENTS_REFINE / REFINE_WINDOWS
+SLICE_ELEMENTS_REFINE = 1 << 18
+
+
+def _diffuse_refined(rows, *, boundary, drift, n_steps, dt, bridge, compiled):
+    """:func:`diffuse_1d` through :func:`simulators.refine.refine_block` (keys already in the
+    stage's stream, ``y`` already a private copy)."""
+    device = rows["y"].device
+    m = rows["y"].shape[0]
+    dtype = rows["y"].dtype
+    rows["ck1"], rows["ck2"] = coarse_keys(rows["k1"], rows["k2"])
+    rows["mu"] = torch.broadcast_to(drift(None, rows), (m, 1)).reshape(-1).to(dtype).contiguous()
+    span = REFINE_STEPS * REFINE_WINDOWS
+    timed = not getattr(boundary, "time_independent", False)
+    coarse = fine = bgrid = None
+    if compiled:
+        base = (float(dt), n_steps, dtype, device.type)
+        coarse = _compiled(
+            ("refine-coarse", timed, *base), _coarse_impl, "refine (windows)", device.type
+        )
+        fine = _compiled(
+            ("refine-fine", bridge, *base), _fine_impl, "refine (fine steps)", device.type
+        )
+        if timed:
+            gkey = ("bound", span, float(dt), dtype, device.type, _fn_key(boundary))
+            bgrid = _compiled(gkey, _bound_grid_impl, "diffuse_1d boundary", device.type)
+    out_row, out_end, out_side = [], [], []
+    while rows["y"].shape[0] > 0:
+        m = rows["y"].shape[0]
+        keep = torch.ones(m, dtype=torch.bool, device=device)
+        for i0, i1 in _slices(m, REFINE_WINDOWS, device, SLICE_ELEMENTS_REFINE):
+            sl = {k: v[i0:i1] for k, v in rows.items()}
+            if timed:
+                grp, first = _groups(sl)
+                sl["grp"] = grp
+                sub = {k: v.index_select(0, first) for k, v in sl.items()}
+                g = bgrid(sub, boundary, span, dt) if bgrid is not None else None
+                table = (g if g is not None else _bound_grid_impl(sub, boundary, span, dt))[0]
+            else:
+                sl["grp"] = sl["step"]  # unused
+                table = torch.broadcast_to(boundary(None, sl), (i1 - i0, 1)).to(dtype)
+            res = refine_block(
+                sl,
+                table=table.contiguous(),
+                timed=timed,
+                n_steps=n_steps,
+                dt=dt,
+                bridge=bridge,
+                coarse=coarse,
+                fine=fine,
+            )
+            if res is not None:
+                r, e, side = res
+                keep[r + i0] = False
+                out_row.append(sl["row"].index_select(0, r))
+                out_end.append(e)
+                out_side.append(side)
+        rows["step"] = rows["step"] + span
+        keep &= rows["step"] < n_steps
+        if not bool(keep.all()):
+            rows = _compact(rows, keep)
+    if out_row:
+        return {"row": torch.cat(out_row), "end": torch.cat(out_end), "side": torch.cat(out_side)}
     empty = torch.zeros(0, dtype=torch.int64, device=device)
     return {"row": empty, "end": empty, "side": empty}
 

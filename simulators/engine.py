@@ -45,6 +45,7 @@ from simulators.refine import (
     REFINE_STEPS,
     REFINE_WINDOWS,
     _coarse_impl,
+    _coarse_leak_impl,
     _fine_impl,
     coarse_keys,
     refine_block,
@@ -629,8 +630,9 @@ def diffuse_1d(
     refine:
         Walk in windows of ``REFINE_STEPS`` steps and draw a window's fine steps only where
         it may end a trial (:mod:`simulators.refine`: same scheme in distribution, different
-        draws).  None (default): on where it applies, i.e. Gaussian noise, no leak and a drift
-        marked :func:`time_independent`; True there too; False: every step is drawn.
+        draws).  None (default): on where it applies, i.e. Gaussian noise and a drift
+        marked :func:`time_independent` (with or without ``leak``); True there too; False:
+        every step is drawn.
 
     Returns
     -------
@@ -641,11 +643,11 @@ def diffuse_1d(
     rows = dict(rows)
     rows["k1"], rows["k2"] = stream_keys(rows["k1"], rows["k2"], stream)
     rows["y"] = rows["y"].clone()  # updated in place, slice by slice
-    fits = noise == "gauss" and leak is None and getattr(drift, "time_independent", False)
+    fits = noise == "gauss" and getattr(drift, "time_independent", False)
     if refine and not fits:
         raise ValueError(
-            "refine: needs Gaussian noise, no leak and a time-independent drift "
-            f"(got noise={noise!r}, leak={leak!r})"
+            "refine: needs Gaussian noise and a drift marked time_independent "
+            f"(got noise={noise!r})"
         )
     if fits and refine is not False:
         use_compile = _COMPILE.get() if compile is None else compile
@@ -657,6 +659,7 @@ def diffuse_1d(
             dt=dt,
             bridge=method == "bridge",
             compiled=use_compile,
+            leak=leak,
         )
     timed = not (
         getattr(boundary, "time_independent", False) and getattr(drift, "time_independent", False)
@@ -712,7 +715,7 @@ def diffuse_1d(
 SLICE_ELEMENTS_REFINE = 1 << 18
 
 
-def _diffuse_refined(rows, *, boundary, drift, n_steps, dt, bridge, compiled):
+def _diffuse_refined(rows, *, boundary, drift, n_steps, dt, bridge, compiled, leak=None):
     """:func:`diffuse_1d` through :func:`simulators.refine.refine_block` (keys already in the
     stage's stream, ``y`` already a private copy)."""
     device = rows["y"].device
@@ -721,15 +724,25 @@ def _diffuse_refined(rows, *, boundary, drift, n_steps, dt, bridge, compiled):
     rows["ck1"], rows["ck2"] = coarse_keys(rows["k1"], rows["k2"])
     rows["mu"] = torch.broadcast_to(drift(None, rows), (m, 1)).reshape(-1).to(dtype).contiguous()
     span = REFINE_STEPS * REFINE_WINDOWS
-    timed = not getattr(boundary, "time_independent", False)
+    # the leak's skip rule works per row group on the boundary's grid: also for a constant one
+    timed = leak is not None or not getattr(boundary, "time_independent", False)
+    if leak is not None:
+        rows["g"] = rows[leak]
     coarse = fine = bgrid = None
     if compiled:
         base = (float(dt), n_steps, dtype, device.type)
+        coarse_impl = _coarse_impl if leak is None else _coarse_leak_impl
         coarse = _compiled(
-            ("refine-coarse", timed, *base), _coarse_impl, "refine (windows)", device.type
+            ("refine-coarse", timed, leak is None, bridge, *base),
+            coarse_impl,
+            "refine (windows)",
+            device.type,
         )
         fine = _compiled(
-            ("refine-fine", bridge, *base), _fine_impl, "refine (fine steps)", device.type
+            ("refine-fine", bridge, leak is None, *base),
+            _fine_impl,
+            "refine (fine steps)",
+            device.type,
         )
         if timed:
             gkey = ("bound", span, float(dt), dtype, device.type, _fn_key(boundary))
@@ -740,12 +753,15 @@ def _diffuse_refined(rows, *, boundary, drift, n_steps, dt, bridge, compiled):
         keep = torch.ones(m, dtype=torch.bool, device=device)
         for i0, i1 in _slices(m, REFINE_WINDOWS, device, SLICE_ELEMENTS_REFINE):
             sl = {k: v[i0:i1] for k, v in rows.items()}
+            gpar = None
             if timed:
                 grp, first = _groups(sl)
                 sl["grp"] = grp
                 sub = {k: v.index_select(0, first) for k, v in sl.items()}
                 g = bgrid(sub, boundary, span, dt) if bgrid is not None else None
                 table = (g if g is not None else _bound_grid_impl(sub, boundary, span, dt))[0]
+                if leak is not None:
+                    gpar = torch.stack([sub["mu"], sub["g"]], dim=1)
             else:
                 sl["grp"] = sl["step"]  # unused
                 table = torch.broadcast_to(boundary(None, sl), (i1 - i0, 1)).to(dtype)
@@ -758,6 +774,7 @@ def _diffuse_refined(rows, *, boundary, drift, n_steps, dt, bridge, compiled):
                 bridge=bridge,
                 coarse=coarse,
                 fine=fine,
+                gpar=gpar,
             )
             if res is not None:
                 r, e, side = res

@@ -55,6 +55,10 @@ _SAFE = 0.5 * math.log(2.0 / REFINE_EPS)
 # the window ends' RNG stream (derived from the engine's keys of the stage)
 COARSE_STREAM = 211
 _TWO_PI = 2.0 * math.pi
+#: the leak's skip rule keeps the fine points this many sqrt(dt) inside the bounds for the
+#: bridge test (whose crossing probability there is below exp(-18) < 2**-24, the smallest
+#: uniform of simulators.rng)
+LEAK_BRIDGE_MARGIN = 3.0
 _BRIDGE_CTR = 1 << 30  # counter offset of the bridge test's uniforms (as the fine engine)
 
 
@@ -118,6 +122,7 @@ def _fine_impl(
     bridge: bool,
     n_steps: int,
     timed: bool,
+    leak: bool = False,
 ):
     """Fine points and crossing checks of ``P`` windows (traced by torch.compile, also run
     as is): per window whether the trial ends in it, the step it ends on (0..K-1 within the
@@ -140,9 +145,23 @@ def _fine_impl(
     mu = rows["mu"].index_select(0, r)
     ar = torch.arange(k_steps, dtype=torch.int32, device=yc.device)
     inc = normal_block_pure(k1, k2, w, k_steps, dtype) * math.sqrt(dt)
-    free = torch.cumsum(inc + (mu * dt).unsqueeze(-1), dim=1)
-    frac = (ar + 1).to(dtype) / k_steps
-    path = yp.unsqueeze(-1) + free + frac * (y_end - yp - free[:, -1]).unsqueeze(-1)
+    inc = inc + (mu * dt).unsqueeze(-1)
+    if leak:
+        # Z_j = c^-j y_j (relative to the window's start) is a Gaussian walk with increments
+        # c^-(i+1) u_i of variances c^-2(i+1) dt: its bridge to Z_K = c^-K y_K weights the
+        # correction by the cumulative variance
+        log_c = torch.log1p(-rows["g"].index_select(0, r) * dt).unsqueeze(-1)
+        inv = torch.exp(-log_c * (ar + 1))  # c^-(i+1)
+        free = torch.cumsum(inc * inv, dim=1)
+        var = torch.cumsum(inv * inv, dim=1)
+        frac = var / var[:, -1:]
+        z_end = y_end.unsqueeze(-1) * inv[:, -1:]
+        zp = yp.unsqueeze(-1) + free + frac * (z_end - yp.unsqueeze(-1) - free[:, -1:])
+        path = zp / inv
+    else:
+        free = torch.cumsum(inc, dim=1)
+        frac = (ar + 1).to(dtype) / k_steps
+        path = yp.unsqueeze(-1) + free + frac * (y_end - yp - free[:, -1]).unsqueeze(-1)
     if timed:
         span = table.shape[1]
         base = rows["grp"].index_select(0, r) * span + c * k_steps
@@ -183,6 +202,66 @@ def _fine_impl(
     return hit, end, side.to(torch.int64)
 
 
+def _coarse_leak_impl(
+    sl, table, gpar, n_win: int, k_steps: int, dt: float, n_steps: int, margin: float
+):
+    """:func:`_coarse_impl` for the Ornstein-Uhlenbeck Euler recursion
+    ``y <- c y + v dt + sqrt(dt) N`` (``c = 1 - g dt > 0``; ``sl`` also holds ``g``).
+
+    Window ends: ``y_K = c^K y_0 + v dt S_1 + sqrt(dt S_2) Z`` with ``S_1 = sum_m c^m``,
+    ``S_2 = sum_m c^2m`` (m < K), chained over the block in closed form.  Skip rule in the
+    coordinates ``Z_j = c^-j y_j`` (relative to the window's start), where the fine points
+    are a Gaussian walk whose bridge is a Brownian bridge in the cumulative-variance clock
+    ``V_j`` (``V_K dt`` in all) plus the deviation ``L_j`` of its conditional mean from the
+    straight line; the levels are ``min_j (c^-j (b_j - margin) -+ L_j)`` over the window's
+    K + 1 grid points (``table`` per group, ``gpar`` ``(G, 2)``: each group's ``v`` and
+    ``g``).  ``margin``: 0 for the grid check; for the bridge test ``3 sqrt(dt)``, inside
+    which its crossing probability is below exp(-18), less than the smallest uniform."""
+    y0 = sl["y"]
+    dtype = y0.dtype
+    step0 = sl["step"].to(torch.int32)
+    c = torch.arange(n_win, dtype=torch.int32, device=y0.device)
+    q = torch.bitwise_right_shift(step0, k_steps.bit_length() - 1).unsqueeze(-1) + c
+    a1, a2 = sl["ck1"].unsqueeze(-1), sl["ck2"].unsqueeze(-1)
+    u1 = uniform_pure(a1, a2, 2 * q, dtype)
+    u2 = uniform_pure(a1, a2, 2 * q + 1, dtype)
+    z = torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(_TWO_PI * u2)
+    m = torch.arange(k_steps, device=y0.device).to(dtype)
+    log_c = torch.log1p(-sl["g"] * dt).unsqueeze(-1)  # (S, 1)
+    s1 = torch.exp(log_c * m).sum(dim=1, keepdim=True)
+    s2 = torch.exp(2.0 * log_c * m).sum(dim=1, keepdim=True)
+    inc = (sl["mu"].unsqueeze(-1) * dt) * s1 + torch.sqrt(dt * s2) * z  # (S, W)
+    log_ck = log_c * k_steps
+    grow = torch.exp(log_ck * (c + 1).to(dtype))  # C^(c+1)
+    yc = (torch.cumsum(inc / grow, dim=1) + y0.unsqueeze(-1)) * grow
+    yp = torch.cat([y0.unsqueeze(-1), yc[:, :-1]], dim=1)
+    # per group and window: the levels of the skip rule in Z coordinates
+    lc = torch.log1p(-gpar[:, 1] * dt).unsqueeze(-1)  # (G, 1)
+    j = torch.arange(k_steps + 1, device=y0.device).to(dtype)
+    inv = torch.exp(-lc * j)  # c^-j, j = 0..K
+    a_j = torch.cumsum(torch.exp(-lc * (j + 1)), dim=1) - torch.exp(-lc * (j + 1))  # sum_{i<j}
+    v_j = torch.cumsum(torch.exp(-2.0 * lc * (j + 1)), dim=1) - torch.exp(-2.0 * lc * (j + 1))
+    dev = (gpar[:, :1] * dt) * (a_j - v_j / v_j[:, -1:] * a_j[:, -1:])  # L_j (G, K+1)
+    cols = (c.to(torch.int64) * k_steps).unsqueeze(-1) + torch.arange(k_steps + 1, device=y0.device)
+    tb = table[:, cols] - margin  # (G, W, K+1)
+    scaled = tb * inv.unsqueeze(1)
+    up_lvl = (scaled - dev.unsqueeze(1)).amin(dim=2).index_select(0, sl["grp"])  # (S, W)
+    lo_lvl = (scaled + dev.unsqueeze(1)).amin(dim=2).index_select(0, sl["grp"])
+    vk = v_j[:, -1:].index_select(0, sl["grp"])  # (S, 1)
+    z0 = yp
+    zk = yc * torch.exp(-log_ck)
+    lim = _SAFE * dt * vk
+    du0, du1 = up_lvl - z0, up_lvl - zk
+    dl0, dl1 = lo_lvl + z0, lo_lvl + zk
+    safe = (du0 > 0) & (du1 > 0) & (dl0 > 0) & (dl1 > 0) & (du0 * du1 > lim) & (dl0 * dl1 > lim)
+    safe = safe & ((step0.unsqueeze(-1) + (c + 1) * k_steps) <= n_steps)
+    b_end = table[:, k_steps::k_steps].index_select(0, sl["grp"])
+    out = (yc > b_end) | (yc < -b_end)
+    last = torch.where(out, c, n_win).amin(dim=1, keepdim=True)
+    unsafe = ~safe & (c <= last)
+    return yc, unsafe.to(dtype)
+
+
 def _bridge_p(y0, b0, y1, b1, dt: float):
     """Probabilities that the Brownian bridge from ``y0`` to ``y1`` over ``dt`` crosses the
     upper / lower boundary (straight from ``±b0`` to ``±b1``).  Exponents are floored at -30
@@ -204,28 +283,39 @@ def refine_block(
     bridge: bool,
     coarse=None,
     fine=None,
+    gpar: torch.Tensor | None = None,
 ):
     """One block of ``REFINE_WINDOWS`` windows for a slice of rows.
 
     ``sl``: ``y`` (updated in place to the block's end), ``step``, ``k1``, ``k2``, ``ck1``,
     ``ck2``, ``mu`` and ``grp``; ``table``: the boundary (see :func:`_coarse_impl`).
-    ``coarse``, ``fine``: compiled forms of :func:`_coarse_impl` / :func:`_fine_impl`
-    (None: run them as they are).  Returns None or (rows that end in the block, their end
-    step, side).
+    ``coarse``, ``fine``: compiled forms of :func:`_coarse_impl` (or
+    :func:`_coarse_leak_impl`) / :func:`_fine_impl` (None: run them as they are).  ``gpar``:
+    the Ornstein leak's per-group ``(v, g)`` (``sl`` then holds ``g``; ``timed`` must be
+    True).  Returns None or (rows that end in the block, their end step, side).
     """
     k_steps, n_win = REFINE_STEPS, REFINE_WINDOWS
     y0 = sl["y"]
-    rows = {k: sl[k] for k in ("y", "step", "ck1", "ck2", "mu", "grp")}
-    cargs = (table, n_win, k_steps, dt, n_steps, timed)
+    leak = gpar is not None
+    keys = ("y", "step", "ck1", "ck2", "mu", "grp") + (("g",) if leak else ())
+    rows = {k: sl[k] for k in keys}
+    if leak:
+        margin = LEAK_BRIDGE_MARGIN * math.sqrt(dt) if bridge else 0.0
+        impl = _coarse_leak_impl
+        cargs = (table, gpar, n_win, k_steps, dt, n_steps, margin)
+    else:
+        impl = _coarse_impl
+        cargs = (table, n_win, k_steps, dt, n_steps, timed)
     out = coarse(rows, *cargs) if coarse is not None else None
     if out is None:
-        out = _coarse_impl(rows, *cargs)
+        out = impl(rows, *cargs)
     yc, unsafe = out
     res = None
     idx = unsafe.reshape(-1).nonzero().squeeze(-1)
     if idx.shape[0] > 0:
-        rows = {k: sl[k] for k in ("y", "step", "k1", "k2", "mu", "grp")}
-        fargs = (yc, rows, table, k_steps, n_win, dt, bridge, n_steps, timed)
+        keys = ("y", "step", "k1", "k2", "mu", "grp") + (("g",) if leak else ())
+        rows = {k: sl[k] for k in keys}
+        fargs = (yc, rows, table, k_steps, n_win, dt, bridge, n_steps, timed, leak)
         fout = fine({"idx": idx}, *fargs) if fine is not None else None
         if fout is None:
             fout = _fine_impl({"idx": idx}, *fargs)

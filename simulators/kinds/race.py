@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import torch
 
-from simulators.engine import race_blocked, step_loop
+from simulators.engine import step_loop
 from simulators.kinds.diffusion import _b0, _base_rows, _collect, boundary_of
+from simulators.refine_race import race_refined
 
 __all__ = ["lca", "race"]
 
@@ -48,7 +49,8 @@ def _run(spec, params, keys, *, n_steps, dt, leaky):
     if leaky:
         res = step_loop(rows, step=step, n_noise=n, n_steps=n_steps)
     else:
-        res = race_blocked(rows, boundary=bfn, n_steps=n_steps, dt=dt)
+        # coarse-to-fine: the blocked scheme's distribution, fine steps only where needed
+        res = race_refined(rows, boundary=bfn, n_steps=n_steps, dt=dt)
     finished, end, code = _collect(res, b0.shape[0], dtype, b0.device, n_steps)
     return end.to(dtype) * dt + p["t"], code, finished
 

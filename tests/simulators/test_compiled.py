@@ -172,7 +172,6 @@ def _uncompiled(key, impl, what, device_type):
         ("angle", "bridge"),
         ("ornstein", "bridge"),
         ("weibull", "euler"),
-        ("race_no_bias_3", "euler"),
     ],
 )
 def test_traced_functions_run_eagerly_give_the_eager_engine_draws(monkeypatch, model, method):
@@ -180,7 +179,8 @@ def test_traced_functions_run_eagerly_give_the_eager_engine_draws(monkeypatch, m
     grid-crossing and first-crossing/side selection, the hand-over to the bridge search) run
     without compiling gives bitwise the eager engine's output: the traced functions
     implement the same scheme with the same draws; compiling them may then change only the
-    last ulp of the math."""
+    last ulp of the math.  (The race kind's traced functions sum in float32 where its eager
+    code sums in double: tests/simulators/test_refine_race.py checks them at >= 99 %.)"""
     from simulators import get_model
 
     spec = get_model(model)

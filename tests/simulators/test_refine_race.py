@@ -30,6 +30,7 @@ import pytest
 import torch
 
 import simulators.kinds.race  # noqa: F401 - registers the module in sys.modules
+from simulators import engine as engine_mod
 from simulators import refine_race
 from simulators.engine import race_blocked, time_independent
 from simulators.refine_race import _bridge, race_refined
@@ -48,7 +49,7 @@ RACE4 = {"v0": 1.5, "v1": 1.0, "v2": 0.7, "v3": 0.2, "a": 1.5, "z": 0.2, "t": 0.
 
 def _sim(monkeypatch, engine, model, theta, n, seed, **kw):
     """``simulate`` with the race kind running on ``engine``; numpy (rt, response, omitted)."""
-    monkeypatch.setattr(RACE_MOD, "race_blocked", engine)
+    monkeypatch.setattr(RACE_MOD, "race_refined", engine)
     res = simulate(model, theta, n, seed=seed, **kw)
     return res.rt.numpy().ravel(), res.response.numpy().ravel(), res.omitted.numpy().ravel()
 
@@ -271,7 +272,7 @@ def test_traced_functions_follow_the_eager_engine(monkeypatch, boundary):
     m = rows["x"].shape[0]
     kw = {"boundary": boundary, "n_steps": 1500, "dt": 1e-3}
     end, code = _by_row(race_refined(rows, **kw), m)
-    monkeypatch.setattr(refine_race, "_compiled", _Eager)
+    monkeypatch.setattr(engine_mod, "_compiled", _Eager)
     end2, code2 = _by_row(race_refined(rows, compile=True, **kw), m)
     same = (end == end2) & (code == code2)
     print(f"traced vs eager: {int(same.sum())} of {m} rows identical")

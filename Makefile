@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 test-slow: $(STAMP)
-	$(PY) -m pytest -q -m "slow and not long"
+	$(PY) -m pytest -q -m "slow and not long" --durations=25
 
 test-long: $(STAMP)
 	$(PY) -m pytest -q -m long

@@ -409,15 +409,17 @@ def main() -> None:
 
 
 def _methods(model: str, methods: str) -> list[str]:
-    """Our methods to time for ``model`` (``auto`` dropped when it is another listed one)."""
+    """Our methods to time for ``model`` (``auto`` dropped when it is another listed one,
+    methods the model lacks dropped)."""
     from simulators import get_model
     from simulators.kinds import methods_for
 
     wanted = methods.split(",")
-    auto = methods_for(get_model(model))[0]
-    if "auto" in wanted and auto in wanted:
+    available = methods_for(get_model(model))
+    if "auto" in wanted and available[0] in wanted:
         wanted.remove("auto")
-    return wanted
+    # a method the model does not have (e.g. euler for lba2) is left out
+    return [m for m in wanted if m == "auto" or m in available]
 
 
 def _write(out: Path, results: list, settings: dict, *, fresh: bool) -> None:

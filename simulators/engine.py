@@ -27,6 +27,11 @@ inside after ``n_steps`` steps is unfinished (the caller reports it as omitted).
 
 All noise comes from :mod:`simulators.rng`, keyed per trial, so results do not depend on
 chunking or on which other rows are simulated.
+
+Gaussian diffusions with a constant drift (with or without the leak) go through the
+coarse-to-fine engine of :mod:`simulators.refine` by default (``diffuse_1d(refine=None)``),
+races through :mod:`simulators.refine_race`: the same schemes in distribution, with fine
+steps drawn only in windows that may hold a crossing.
 """
 
 from __future__ import annotations

@@ -338,8 +338,8 @@ def simulate(
     compile:
         Run the Euler engines' dense block work (noise, drift, boundary, crossing check)
         through ``torch.compile`` (measured on a 2-core CPU, one thread, 1,000 parameter sets
-        x 1,000 trials: 2.8-5.2x ssm-simulators' speed for angle, weibull, ornstein and
-        race_no_bias_3, levy 2.7x; eager is 1-2x; the first call per model and settings
+        x 1,000 trials: 2.8-4.5x ssm-simulators' speed for angle, weibull, ornstein and
+        race_no_bias_3, levy 2.7-3.0x; eager 0.9-1.6x; the first call per model and settings
         compiles for about 5-25 s).  Models with exact samplers
         (ddm, full_ddm, lba, ...) and the stepwise engine (lca, mic2) are unaffected.  The
         same seed on the same device with the same ``compile`` setting gives the same draws

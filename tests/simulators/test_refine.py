@@ -111,13 +111,21 @@ def test_max_t_limit_is_the_fine_engines(monkeypatch):
     assert float(coarse.rt[done].max()) <= 1.5 + theta["t"] + 1e-6
 
 
-def test_refined_draws_do_not_depend_on_chunking_or_other_sets():
-    theta = torch.tensor([[0.6, 1.2, 0.45, 0.2, 0.4], [-0.3, 0.9, 0.5, 0.1, 0.1]])
-    whole = simulate("angle", theta, 3000, seed=9)
-    parts = simulate("angle", theta, 3000, seed=9, chunk_size=777)
-    first = simulate("angle", theta[:1], 3000, seed=9)
-    assert torch.equal(whole.rt, parts.rt)
-    assert torch.equal(whole.response, parts.response)
+@pytest.mark.parametrize(
+    ("model", "rows"),
+    [
+        ("angle", [[0.6, 1.2, 0.45, 0.2, 0.4], [-0.3, 0.9, 0.5, 0.1, 0.1]]),
+        ("ornstein", [[0.5, 1.2, 0.45, 0.8, 0.3], [0.2, 0.9, 0.5, -0.6, 0.1]]),
+    ],
+)
+def test_refined_draws_do_not_depend_on_chunking_or_other_sets(model, rows):
+    theta = torch.tensor(rows)
+    whole = simulate(model, theta, 3000, seed=9)
+    for chunk in (777, 1001):
+        parts = simulate(model, theta, 3000, seed=9, chunk_size=chunk)
+        assert torch.equal(whole.rt, parts.rt), chunk
+        assert torch.equal(whole.response, parts.response), chunk
+    first = simulate(model, theta[:1], 3000, seed=9)
     assert torch.equal(whole.rt[:1], first.rt)
 
 

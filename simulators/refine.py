@@ -67,6 +67,17 @@ def coarse_keys(k1: torch.Tensor, k2: torch.Tensor) -> tuple[torch.Tensor, torch
     return stream_keys(k1, k2, COARSE_STREAM)
 
 
+def _window_normals(sl, step0: torch.Tensor, c: torch.Tensor, k_steps: int, dtype):
+    """``(S, W)`` standard normals of the block's windows ``c`` (Box-Muller, cosine branch,
+    from the window-end stream ``ck1``/``ck2``; counters from the window index)."""
+    # window index of the first window (k_steps is a power of two: a shift, which vectorizes)
+    q = torch.bitwise_right_shift(step0, k_steps.bit_length() - 1).unsqueeze(-1) + c
+    a1, a2 = sl["ck1"].unsqueeze(-1), sl["ck2"].unsqueeze(-1)
+    u1 = uniform_pure(a1, a2, 2 * q, dtype)
+    u2 = uniform_pure(a1, a2, 2 * q + 1, dtype)
+    return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(_TWO_PI * u2)
+
+
 def _coarse_impl(sl, table, n_win: int, k_steps: int, dt: float, n_steps: int, timed: bool):
     """Window ends ``(S, W)`` and which windows need their fine points ``(S, W)``, 1.0 or 0.0
     (traced by torch.compile, also run as is).
@@ -78,12 +89,7 @@ def _coarse_impl(sl, table, n_win: int, k_steps: int, dt: float, n_steps: int, t
     dtype = y0.dtype
     step0 = sl["step"].to(torch.int32)
     c = torch.arange(n_win, dtype=torch.int32, device=y0.device)
-    # window index of the first window (k_steps is a power of two: a shift, which vectorizes)
-    q = torch.bitwise_right_shift(step0, k_steps.bit_length() - 1).unsqueeze(-1) + c
-    a1, a2 = sl["ck1"].unsqueeze(-1), sl["ck2"].unsqueeze(-1)
-    u1 = uniform_pure(a1, a2, 2 * q, dtype)
-    u2 = uniform_pure(a1, a2, 2 * q + 1, dtype)
-    z = torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(_TWO_PI * u2)
+    z = _window_normals(sl, step0, c, k_steps, dtype)
     h = k_steps * dt
     yc = torch.cumsum(z * math.sqrt(h) + (sl["mu"] * h).unsqueeze(-1), dim=1) + y0.unsqueeze(-1)
     yp = torch.cat([y0.unsqueeze(-1), yc[:, :-1]], dim=1)
@@ -221,11 +227,7 @@ def _coarse_leak_impl(
     dtype = y0.dtype
     step0 = sl["step"].to(torch.int32)
     c = torch.arange(n_win, dtype=torch.int32, device=y0.device)
-    q = torch.bitwise_right_shift(step0, k_steps.bit_length() - 1).unsqueeze(-1) + c
-    a1, a2 = sl["ck1"].unsqueeze(-1), sl["ck2"].unsqueeze(-1)
-    u1 = uniform_pure(a1, a2, 2 * q, dtype)
-    u2 = uniform_pure(a1, a2, 2 * q + 1, dtype)
-    z = torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(_TWO_PI * u2)
+    z = _window_normals(sl, step0, c, k_steps, dtype)
     m = torch.arange(k_steps, device=y0.device).to(dtype)
     log_c = torch.log1p(-sl["g"] * dt).unsqueeze(-1)  # (S, 1)
     s1 = torch.exp(log_c * m).sum(dim=1, keepdim=True)
